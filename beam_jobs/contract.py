@@ -1,0 +1,216 @@
+"""The contract of the raw data: columns, their types, roles, transforms and missing-value rules.
+
+This is the bottom layer of bigtrain. The run config (``pipelines.config``) embeds these models, and
+components receive the columns as a plain dict (a KFP parameter) and re-validate it with
+:func:`parse_columns`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["float", "int", "string"]
+Role = Literal["feature", "label", "key", "slice", "ignore"]
+TransformKind = Literal[
+    "zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"
+]
+MissingKind = Literal["mean", "mode", "fill", "quarantine"]
+
+NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
+CATEGORICAL_TRANSFORMS = frozenset({"bucketize", "vocabulary", "hash"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transform(_Strict):
+    """How a feature column is turned into model input.
+
+    Written in YAML as a bare name (``zscore``) or a one-key mapping (``{bucketize: 10}``,
+    ``{hash: 100}``, ``{vocabulary: {top_k: 100, oov_buckets: 1, min_frequency: 2}}``).
+    """
+
+    kind: TransformKind
+    num_buckets: int | None = Field(default=None, ge=2)
+    top_k: int | None = Field(default=None, ge=1)
+    oov_buckets: int = Field(default=1, ge=1)
+    min_frequency: int = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"kind": value}
+        if isinstance(value, dict) and "kind" not in value:
+            if len(value) != 1:
+                raise ValueError(
+                    "a transform is a name or a mapping with exactly one key, e.g. {bucketize: 10}"
+                )
+            ((kind, params),) = value.items()
+            if kind in ("bucketize", "hash"):
+                if isinstance(params, dict):
+                    return {"kind": kind, **params}
+                return {"kind": kind, "num_buckets": params}
+            if params is None:
+                return {"kind": kind}
+            if not isinstance(params, dict):
+                raise ValueError(f"'{kind}' takes a mapping of options, got {params!r}")
+            return {"kind": kind, **params}
+        return value
+
+    @model_validator(mode="after")
+    def _check_params(self) -> Transform:
+        if self.kind in ("bucketize", "hash") and self.num_buckets is None:
+            raise ValueError(f"'{self.kind}' needs a bucket count, e.g. {{{self.kind}: 10}}")
+        if self.kind not in ("bucketize", "hash") and self.num_buckets is not None:
+            raise ValueError(f"'{self.kind}' takes no bucket count")
+        return self
+
+    @property
+    def is_categorical(self) -> bool:
+        """True when the transform yields integer ids fed to an embedding."""
+        return self.kind in CATEGORICAL_TRANSFORMS
+
+
+class Missing(_Strict):
+    """What to do when a cell is empty: impute (mean, mode, fill) or quarantine the row.
+
+    Written as ``mean``, ``mode``, ``quarantine`` or ``{fill: VALUE}``.
+    """
+
+    kind: MissingKind
+    value: float | int | str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"kind": value}
+        if isinstance(value, dict) and "kind" not in value:
+            if set(value) != {"fill"}:
+                raise ValueError("write a missing rule as mean, mode, quarantine or {fill: VALUE}")
+            return {"kind": "fill", "value": value["fill"]}
+        return value
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Missing:
+        if self.kind == "fill" and self.value is None:
+            raise ValueError("'fill' needs a value, e.g. {fill: 0}")
+        if self.kind != "fill" and self.value is not None:
+            raise ValueError(f"'{self.kind}' takes no value")
+        return self
+
+
+class ColumnSpec(_Strict):
+    """One column of the input table."""
+
+    type: ColumnType
+    role: Role = "feature"
+    transform: Transform | None = None
+    missing: Missing = Missing(kind="quarantine")
+
+    @model_validator(mode="after")
+    def _check_role(self) -> ColumnSpec:
+        if self.role == "feature":
+            transform = self.transform or Transform(kind="identity" if self.type != "string" else "vocabulary")
+            object.__setattr__(self, "transform", transform)
+            if self.type == "string" and transform.kind in NUMERIC_TRANSFORMS:
+                raise ValueError(f"transform '{transform.kind}' needs a numeric column, this one is a string")
+            if self.type == "string" and transform.kind == "identity":
+                raise ValueError("a string feature cannot pass through as-is; use vocabulary or hash")
+        elif self.transform is not None:
+            raise ValueError(f"a column with role '{self.role}' takes no transform")
+        if self.role == "label":
+            if self.type == "string":
+                raise ValueError("the label must be numeric (0 or 1)")
+            if self.missing.kind != "quarantine":
+                raise ValueError("a missing label cannot be imputed; rows without one are quarantined")
+        if self.role == "ignore" and "missing" in self.model_fields_set:
+            raise ValueError("an ignored column takes no missing rule")
+        if self.role != "feature" and self.missing.kind in ("mean", "mode"):
+            raise ValueError(f"'{self.missing.kind}' imputes features only; use fill or quarantine for a {self.role} column")
+        if self.missing.kind == "mean" and self.type == "string":
+            raise ValueError("'mean' needs a numeric column; use mode or {fill: ...}")
+        if self.missing.kind == "fill":
+            object.__setattr__(self, "missing", Missing(kind="fill", value=_coerce_fill(self.type, self.missing.value)))
+        return self
+
+    @property
+    def required(self) -> bool:
+        """True when a row missing this column is quarantined (and serving must supply it)."""
+        return self.missing.kind == "quarantine"
+
+
+def _coerce_fill(column_type: ColumnType, value: Any) -> float | int | str:
+    if column_type == "string":
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"fill value {value!r} is not a number but the column is {column_type}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"fill value {value!r} must be finite")
+    if column_type == "int":
+        if number != int(number):
+            raise ValueError(f"fill value {value!r} is not an integer but the column is int")
+        return int(number)
+    return number
+
+
+class Columns(BaseModel):
+    """All columns of the input, in input order, with exactly one label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    columns: dict[str, ColumnSpec]
+
+    @field_validator("columns")
+    @classmethod
+    def _check_roles(cls, columns: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+        if not columns:
+            raise ValueError("list every column of the input")
+        for name in columns:
+            if not name.replace("_", "a").isalnum() or name[0].isdigit() or name.startswith("_"):
+                raise ValueError(f"column name '{name}' must be letters, digits and _ and not start with a digit or _")
+        labels = [n for n, c in columns.items() if c.role == "label"]
+        if len(labels) != 1:
+            raise ValueError(f"exactly one column needs role: label, found {len(labels)}")
+        keys = [n for n, c in columns.items() if c.role == "key"]
+        if len(keys) > 1:
+            raise ValueError(f"at most one column may have role: key, found {keys}")
+        if not any(c.role == "feature" for c in columns.values()):
+            raise ValueError("at least one column needs role: feature")
+        return columns
+
+    @property
+    def label(self) -> str:
+        """Name of the label column."""
+        return next(n for n, c in self.columns.items() if c.role == "label")
+
+    @property
+    def key(self) -> str | None:
+        """Name of the key column used for the split, if any."""
+        return next((n for n, c in self.columns.items() if c.role == "key"), None)
+
+    @property
+    def features(self) -> dict[str, ColumnSpec]:
+        """The model's input columns."""
+        return {n: c for n, c in self.columns.items() if c.role == "feature"}
+
+    @property
+    def kept(self) -> dict[str, ColumnSpec]:
+        """Columns that survive cleaning into the raw examples (all but ignored)."""
+        return {n: c for n, c in self.columns.items() if c.role != "ignore"}
+
+
+def parse_columns(raw: dict[str, Any]) -> Columns:
+    """Validate a columns mapping (as found in the run config or a KFP parameter)."""
+    return Columns(columns=raw)
+
+
+def columns_to_dict(columns: Columns) -> dict[str, Any]:
+    """A JSON-safe, canonical form of the columns, which :func:`parse_columns` reads back."""
+    return {name: spec.model_dump(mode="json", exclude_defaults=False) for name, spec in columns.columns.items()}

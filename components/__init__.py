@@ -1,0 +1,1 @@
+"""KFP components: one subpackage per step, each plain library code plus a thin component.py adapter."""

@@ -1,0 +1,216 @@
+"""The typed run config: one YAML file drives a run. Errors name the field and say why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from beam_jobs.contract import ColumnSpec, Columns, columns_to_dict
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
+THRESHOLD_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall")
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used; the message names the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: str = Field(min_length=1, description="file glob, local or object-store URL")
+    format: Literal["csv"] = "csv"
+
+
+class SplitConfig(_Section):
+    train: float = Field(gt=0, lt=1)
+    eval: float = Field(gt=0, lt=1)
+    test: float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.train + self.eval + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + eval + test must be 1.0, got {total:g}")
+        return self
+
+
+class ModelConfig(_Section):
+    hidden_units: list[int] = Field(default=[64, 32], min_length=1)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    max_embedding_dim: int = Field(default=16, ge=1)
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive(cls, units: list[int]) -> list[int]:
+        if any(u < 1 for u in units):
+            raise ValueError("every layer needs at least one unit")
+        return units
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    early_stopping_patience: int = Field(default=2, ge=1)
+    clipnorm: float | None = Field(default=1.0, gt=0)
+    mixed_precision: bool = False
+    seed: int = 42
+
+
+class Threshold(_Section):
+    min: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> Threshold:
+        if self.min is None and self.max_drop is None:
+            raise ValueError("give min, max_drop or both")
+        return self
+
+
+class EvaluationConfig(_Section):
+    slices: list[list[str]] = Field(default_factory=list)
+    thresholds: dict[str, Threshold]
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, thresholds: dict[str, Threshold]) -> dict[str, Threshold]:
+        if not thresholds:
+            raise ValueError("set at least one threshold: without one no model is ever blessed")
+        unknown = sorted(set(thresholds) - set(THRESHOLD_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric {unknown[0]!r}; expected one of {', '.join(THRESHOLD_METRICS)}")
+        return thresholds
+
+    @field_validator("slices")
+    @classmethod
+    def _non_empty(cls, slices: list[list[str]]) -> list[list[str]]:
+        for index, columns in enumerate(slices):
+            if not columns or len(set(columns)) != len(columns):
+                raise ValueError(f"slice {index} must list distinct columns")
+        return slices
+
+
+class PushConfig(_Section):
+    serving_root: str = Field(min_length=1)
+    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class BeamConfig(_Section):
+    runner: str = "DirectRunner"
+    options: list[str] = Field(default_factory=list, description="extra Beam pipeline flags")
+
+
+class RunConfig(_Section):
+    """Everything one run needs. Build with :func:`load_config`."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    data: DataConfig
+    columns: dict[str, ColumnSpec]
+    split: SplitConfig
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig
+    push: PushConfig
+    beam: BeamConfig = BeamConfig()
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_contract(cls, columns: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+        Columns(columns=columns)
+        return columns
+
+    @model_validator(mode="after")
+    def _slices_exist(self) -> RunConfig:
+        for index, columns in enumerate(self.evaluation.slices):
+            for column in columns:
+                spec = self.columns.get(column)
+                if spec is None:
+                    raise ValueError(f"evaluation.slices[{index}]: no column named {column!r}")
+                if spec.role in ("ignore", "label"):
+                    raise ValueError(f"evaluation.slices[{index}]: cannot slice on {spec.role} column {column!r}")
+        return self
+
+    @property
+    def contract(self) -> Columns:
+        """The columns as the data contract the Beam jobs use."""
+        return Columns(columns=self.columns)
+
+    def columns_dict(self) -> dict[str, Any]:
+        """The columns as a JSON-safe dict, for KFP parameters."""
+        return columns_to_dict(self.contract)
+
+    def config_hash(self) -> str:
+        """A stable hash of the whole validated config."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _resolve(path: str, base: Path) -> str:
+    if _URL.match(path) or os.path.isabs(path):
+        return path
+    return str((base / path).resolve())
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-before", "function-after") or str(item).startswith(("function-", "Transform", "Missing")):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: ``source: field.path: why``."""
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif problem["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{source}: {_field_name(problem['loc'])}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: Any, source: str = "config", base_dir: Path | None = None) -> RunConfig:
+    """Validate a parsed YAML mapping; relative paths resolve against ``base_dir`` (default: cwd)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a YAML mapping")
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, source)) from None
+    base = base_dir or Path.cwd()
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"source": _resolve(config.data.source, base)}),
+            "push": config.push.model_copy(update={"serving_root": _resolve(config.push.serving_root, base)}),
+        }
+    )
+
+
+def load_config(path: str | os.PathLike[str], base_dir: Path | None = None) -> RunConfig:
+    """Read and validate a YAML run config. Relative paths in it resolve against the current directory."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: config file not found")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from None
+    return parse_config(raw, source=str(file), base_dir=base_dir)
