@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from beam_jobs.contract import ColumnSpec, Columns
+from beam_jobs.contract import Columns, ColumnSpec
 from beam_jobs.records import ERROR
 
 REJECTION_KINDS = (

@@ -129,10 +129,10 @@ class ColumnSpec(_Strict):
                 raise ValueError("the label must be numeric (0 or 1)")
             if self.missing.kind != "quarantine":
                 raise ValueError("a missing label cannot be imputed; rows without one are quarantined")
-        if self.role == "ignore" and "missing" in self.model_fields_set:
-            raise ValueError("an ignored column takes no missing rule")
         if self.role != "feature" and self.missing.kind in ("mean", "mode"):
-            raise ValueError(f"'{self.missing.kind}' imputes features only; use fill or quarantine for a {self.role} column")
+            raise ValueError(
+                f"'{self.missing.kind}' imputes features only; use fill or quarantine for a {self.role} column"
+            )
         if self.missing.kind == "mean" and self.type == "string":
             raise ValueError("'mean' needs a numeric column; use mode or {fill: ...}")
         if self.missing.kind == "fill":
@@ -213,4 +213,4 @@ def parse_columns(raw: dict[str, Any]) -> Columns:
 
 def columns_to_dict(columns: Columns) -> dict[str, Any]:
     """A JSON-safe, canonical form of the columns, which :func:`parse_columns` reads back."""
-    return {name: spec.model_dump(mode="json", exclude_defaults=False) for name, spec in columns.columns.items()}
+    return {name: spec.model_dump(mode="json", exclude_none=True) for name, spec in columns.columns.items()}

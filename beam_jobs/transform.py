@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import schema_utils
 
-from beam_jobs.contract import ColumnSpec, Columns
+from beam_jobs.contract import Columns, ColumnSpec
 
 _DTYPES = {"float": tf.float32, "int": tf.int64, "string": tf.string}
 
@@ -84,7 +84,7 @@ def _apply(x: tf.Tensor, name: str, spec: ColumnSpec) -> tf.Tensor:
         return tft.compute_and_apply_vocabulary(
             _as_string(x),
             top_k=transform.top_k,
-            frequency_threshold=transform.min_frequency,
+            frequency_threshold=transform.min_frequency if transform.min_frequency > 1 else None,
             num_oov_buckets=transform.oov_buckets,
             vocab_filename=name,
         )

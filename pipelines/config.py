@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from beam_jobs.contract import ColumnSpec, Columns, columns_to_dict
+from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
 THRESHOLD_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall")
@@ -167,7 +167,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("function-before", "function-after") or str(item).startswith(("function-", "Transform", "Missing")):
+        elif str(item).startswith(("function-", "Transform", "Missing")):
             continue
         else:
             parts.append(("." if parts else "") + str(item))

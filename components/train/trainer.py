@@ -9,7 +9,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 

@@ -1,0 +1,353 @@
+"""Evaluate step library: run TFMA on a candidate (and optional baseline) model and decide the blessing.
+
+TFMA and TensorFlow are imported inside run_evaluation only, so read_blessing/write_blessing stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from components.evaluate.tfma_config import (
+    BASELINE,
+    CANDIDATE,
+    REPORTED_METRICS,
+    THRESHOLD_METRICS,
+    build_eval_config,
+)
+
+if TYPE_CHECKING:
+    from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BEAM_FLAGS: tuple[str, ...] = ("--runner=FnApiRunner",)
+BLESSED_MARKER = "BLESSED"
+NOT_BLESSED_MARKER = "NOT_BLESSED"
+BLESSING_JSON = "blessing.json"
+OVERALL = "overall"
+DECISION_THRESHOLD = 0.5
+
+# With a single model TFMA leaves model_name empty in metric and plot keys.
+_CANDIDATE_NAMES = (CANDIDATE, "")
+_OUTCOME_NAME = {tfma_name: name for name, tfma_name in REPORTED_METRICS.items()}
+_THRESHOLD_NAME = {tfma_name: name for name, (_, tfma_name) in THRESHOLD_METRICS.items()}
+
+
+@dataclass
+class EvaluationOutcome:
+    """What the evaluate step learned. Undefined metrics (NaN/inf, e.g. precision with no positive
+    predictions) are omitted from `overall`, `slices` and `baseline_overall`."""
+
+    overall: dict[str, float]
+    slices: dict[str, dict[str, float]]
+    single_class_slices: list[str]
+    baseline_overall: dict[str, float] | None
+    blessed: bool
+    failures: list[str]
+    roc: list[dict[str, float]]
+    confusion_matrix: dict[str, int]
+
+    def to_json(self) -> dict:
+        """A dict that json.dumps accepts with allow_nan=False (non-finite floats become None)."""
+        return _json_safe(asdict(self))
+
+
+def _json_safe(value: Any) -> Any:
+    """Recursively replace NaN/inf by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+# ---- reading TFMA protos --------------------------------------------------------------------------
+
+
+def _slice_pairs(slice_key: metrics_for_slice_pb2.SliceKey) -> dict[str, str]:
+    """Column -> value (as text) of a serialized TFMA slice key; {} for the overall slice."""
+    pairs = {}
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        pairs[single.column] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return pairs
+
+
+def slice_name(pairs: Mapping[str, str], configured: Sequence[Sequence[str]]) -> str:
+    """'region=north,plan=premium' with features in configured order ('overall' for no features).
+
+    TFMA sorts slice columns alphabetically; the first configured slice with the same features wins.
+    """
+    if not pairs:
+        return OVERALL
+    order = next((list(keys) for keys in configured if set(keys) == set(pairs)), sorted(pairs))
+    return ",".join(f"{column}={pairs[column]}" for column in order)
+
+
+def _scalar(value: metrics_for_slice_pb2.MetricValue) -> float | None:
+    """The finite double in a MetricValue, else None."""
+    if not value.HasField("double_value"):
+        return None
+    number = value.double_value.value
+    return number if math.isfinite(number) else None
+
+
+def _model_metrics(metrics: metrics_for_slice_pb2.MetricsForSlice, model_names: Sequence[str]) -> dict[str, float]:
+    """Reported scalar metrics of one model in one slice (diffs and sub-keyed metrics skipped)."""
+    result = {}
+    for item in metrics.metric_keys_and_values:
+        key = item.key
+        if key.model_name not in model_names or key.is_diff or key.HasField("sub_key") or key.output_name:
+            continue
+        name = _OUTCOME_NAME.get(key.name)
+        number = _scalar(item.value)
+        if name is not None and number is not None:
+            result[name] = number
+    return result
+
+
+def _is_single_class(metrics: Mapping[str, float]) -> bool:
+    """True when every label in the slice is the same class (mean label 0 or 1)."""
+    mean_label = metrics.get("mean_label")
+    return mean_label is not None and (math.isclose(mean_label, 0.0) or math.isclose(mean_label, 1.0))
+
+
+def _confusion_matrices(
+    plots: Iterable[metrics_for_slice_pb2.PlotsForSlice], model_names: Sequence[str]
+) -> list[metrics_for_slice_pb2.ConfusionMatrixAtThresholds.ConfusionMatrixAtThreshold]:
+    """The overall-slice ConfusionMatrixPlot matrices of one model."""
+    for plot in plots:
+        if plot.slice_key.single_slice_keys or plot.HasField("cross_slice_key"):
+            continue
+        for item in plot.plot_keys_and_values:
+            if item.key.model_name in model_names and item.value.confusion_matrix_at_thresholds.matrices:
+                return list(item.value.confusion_matrix_at_thresholds.matrices)
+    return []
+
+
+def roc_points(matrices: Iterable[Any]) -> list[dict[str, float]]:
+    """ROC curve from confusion matrices: one point per distinct (fpr, tpr), sorted by fpr then tpr."""
+    points: dict[tuple[float, float], float] = {}
+    for m in matrices:
+        negatives = m.false_positives + m.true_negatives
+        positives = m.true_positives + m.false_negatives
+        if negatives <= 0 or positives <= 0:
+            continue
+        point = (m.false_positives / negatives, m.true_positives / positives)
+        points[point] = max(points.get(point, -math.inf), m.threshold)
+    return [{"fpr": fpr, "tpr": tpr, "threshold": points[(fpr, tpr)]} for fpr, tpr in sorted(points)]
+
+
+def confusion_at(matrices: Sequence[Any], threshold: float = DECISION_THRESHOLD) -> dict[str, int]:
+    """tp/fp/tn/fn at the plot threshold nearest `threshold` ({} without matrices)."""
+    if not matrices:
+        return {}
+    m = min(matrices, key=lambda item: abs(item.threshold - threshold))
+    return {
+        "tp": round(m.true_positives),
+        "fp": round(m.false_positives),
+        "tn": round(m.true_negatives),
+        "fn": round(m.false_negatives),
+    }
+
+
+# ---- validation failures --------------------------------------------------------------------------
+
+
+def _fmt_pair(value: float, bound: float) -> tuple[str, str]:
+    """Format two numbers with the fewest significant digits (>= 4) that tell them apart."""
+    for digits in range(4, 13):
+        left, right = f"{value:.{digits}g}", f"{bound:.{digits}g}"
+        if left != right:
+            return left, right
+    return f"{value:.12g}", f"{bound:.12g}"
+
+
+def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
+    """Human-readable text for one TFMA ValidationFailure."""
+    name = _THRESHOLD_NAME.get(failure.metric_key.name, failure.metric_key.name)
+    value = _scalar(failure.metric_value)
+    threshold = failure.metric_threshold
+    if value is None:
+        return f"{name} has no value to check ({failure.message or 'NaN or missing'})"
+    if failure.metric_key.is_diff and threshold.change_threshold.HasField("absolute"):
+        allowed = threshold.change_threshold.absolute.value
+        if allowed <= 0:  # HIGHER_IS_BETTER with absolute -max_drop
+            drop, max_drop = _fmt_pair(-value, -allowed)
+            return f"{name} dropped {drop} vs baseline (max {max_drop})"
+        change, bound = _fmt_pair(value, allowed)
+        return f"{name} changed by {change} vs baseline (allowed {bound})"
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        shown, minimum = _fmt_pair(value, bounds.lower_bound.value)
+        return f"{name} {shown} is below the minimum {minimum}"
+    if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
+        shown, maximum = _fmt_pair(value, bounds.upper_bound.value)
+        return f"{name} {shown} is above the maximum {maximum}"
+    return f"{name} {value:.4g} failed its threshold ({failure.message or 'no message'})"
+
+
+def failure_messages(
+    validation: validation_result_pb2.ValidationResult, configured: Sequence[Sequence[str]]
+) -> list[str]:
+    """Every reason TFMA gives for not validating, as text."""
+    messages = []
+    for per_slice in validation.metric_validations_per_slice:
+        where = slice_name(_slice_pairs(per_slice.slice_key), configured)
+        prefix = "" if where == OVERALL else f"[{where}] "
+        messages.extend(prefix + describe_failure(failure) for failure in per_slice.failures)
+    for spec in validation.missing_slices:
+        features = ",".join(spec.feature_keys) or OVERALL
+        messages.append(f"slice {features} has no results (no examples?)")
+    if validation.missing_thresholds:
+        messages.append("no thresholds configured: TFMA blesses nothing without at least one threshold")
+    return messages
+
+
+# ---- running TFMA ---------------------------------------------------------------------------------
+
+
+def _pipeline_options(beam_args: Sequence[str] | None) -> Any:
+    """In-process Beam options; never reads sys.argv. beam_args come last, so they may override --runner."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return PipelineOptions(flags=[*DEFAULT_BEAM_FLAGS, *(beam_args or [])])
+
+
+def _run_tfma(
+    config: config_pb2.EvalConfig,
+    candidate_dir: str,
+    baseline_dir: str | None,
+    examples_pattern: str,
+    output_dir: str,
+    beam_args: Sequence[str] | None,
+) -> None:
+    """Run TFMA, writing metrics, plots and the validation result under output_dir."""
+    import tensorflow_model_analysis as tfma
+
+    model_dirs = {CANDIDATE: candidate_dir, **({BASELINE: baseline_dir} if baseline_dir else {})}
+    models = [
+        tfma.default_eval_shared_model(eval_saved_model_path=path, model_name=name, eval_config=config)
+        for name, path in model_dirs.items()
+    ]
+    tfma.run_model_analysis(
+        eval_shared_model=models,
+        eval_config=config,
+        data_location=examples_pattern,
+        file_format="tfrecords",
+        output_path=output_dir,
+        pipeline_options=_pipeline_options(beam_args),
+    )
+
+
+def _read_outcome(output_dir: str, slices: Sequence[Sequence[str]], with_baseline: bool) -> EvaluationOutcome:
+    """Turn TFMA's written metrics, plots and validation result into an EvaluationOutcome."""
+    import tensorflow_model_analysis as tfma
+
+    overall: dict[str, float] = {}
+    baseline_overall: dict[str, float] | None = {} if with_baseline else None
+    per_slice: dict[str, dict[str, float]] = {}
+    for metrics in tfma.load_metrics(output_dir):
+        if metrics.HasField("cross_slice_key"):
+            continue
+        name = slice_name(_slice_pairs(metrics.slice_key), slices)
+        values = _model_metrics(metrics, _CANDIDATE_NAMES)
+        if name != OVERALL:
+            per_slice[name] = values
+            continue
+        overall = values
+        if with_baseline:
+            baseline_overall = _model_metrics(metrics, (BASELINE,))
+    matrices = _confusion_matrices(tfma.load_plots(output_dir), _CANDIDATE_NAMES)
+    validation = tfma.load_validation_result(output_dir)
+    single_class = [name for name, values in {OVERALL: overall, **per_slice}.items() if _is_single_class(values)]
+    return EvaluationOutcome(
+        overall=overall,
+        slices=dict(sorted(per_slice.items())),
+        single_class_slices=sorted(single_class),
+        baseline_overall=baseline_overall,
+        blessed=bool(validation.validation_ok),
+        failures=failure_messages(validation, slices),
+        roc=roc_points(matrices),
+        confusion_matrix=confusion_at(matrices),
+    )
+
+
+def _gate_on_example_count(outcome: EvaluationOutcome, examples_pattern: str) -> None:
+    """No examples means nothing was checked: never bless, say so first."""
+    outcome.overall.setdefault("example_count", 0.0)
+    if outcome.overall["example_count"] <= 0:
+        outcome.blessed = False
+        outcome.failures.insert(0, f"no evaluation examples in {examples_pattern} (example_count is 0)")
+    if not outcome.blessed and not outcome.failures:
+        outcome.failures.append("TFMA validation failed without reporting a reason")
+
+
+def run_evaluation(
+    candidate_dir: str,
+    examples_pattern: str,
+    output_dir: str,
+    label_key: str,
+    slices: list[list[str]],
+    thresholds: dict[str, dict],
+    baseline_dir: str | None = None,
+    beam_args: list[str] | None = None,
+) -> EvaluationOutcome:
+    """Evaluate the candidate SavedModel (vs an optional baseline) on gzipped raw tf.Example TFRecords.
+
+    TFMA output (metrics, plots, validations, eval_config.json) lands in output_dir. The default Beam
+    runner is the in-process FnApiRunner; beam_args are appended (e.g. ["--runner=DirectRunner",
+    "--direct_running_mode=in_memory"]). Raises OSError when examples_pattern matches no file.
+    """
+    config = build_eval_config(label_key, slices, thresholds, with_baseline=baseline_dir is not None)
+    _run_tfma(config, candidate_dir, baseline_dir, examples_pattern, output_dir, beam_args)
+    outcome = _read_outcome(output_dir, slices, with_baseline=baseline_dir is not None)
+    _gate_on_example_count(outcome, examples_pattern)
+    logger.info(
+        "evaluation: blessed=%s auc=%s examples=%s failures=%s",
+        outcome.blessed,
+        outcome.overall.get("auc"),
+        outcome.overall.get("example_count"),
+        outcome.failures,
+    )
+    return outcome
+
+
+# ---- blessing -------------------------------------------------------------------------------------
+
+
+def write_blessing(outcome: EvaluationOutcome, blessing_dir: str) -> None:
+    """Write the BLESSED or NOT_BLESSED marker (removing a stale opposite one) and blessing.json."""
+    os.makedirs(blessing_dir, exist_ok=True)
+    marker, stale = (BLESSED_MARKER, NOT_BLESSED_MARKER) if outcome.blessed else (NOT_BLESSED_MARKER, BLESSED_MARKER)
+    stale_path = os.path.join(blessing_dir, stale)
+    if os.path.exists(stale_path):
+        os.remove(stale_path)
+    summary = {
+        "blessed": outcome.blessed,
+        "failures": outcome.failures,
+        "overall": outcome.overall,
+        "baseline_overall": outcome.baseline_overall,
+    }
+    with open(os.path.join(blessing_dir, BLESSING_JSON), "w", encoding="utf-8") as handle:
+        json.dump(_json_safe(summary), handle, allow_nan=False, indent=2, sort_keys=True)
+    with open(os.path.join(blessing_dir, marker), "w", encoding="utf-8"):
+        pass
+
+
+def read_blessing(blessing_dir: str) -> bool:
+    """True only if BLESSED is present and NOT_BLESSED is not; FileNotFoundError if neither marker exists."""
+    blessed = os.path.exists(os.path.join(blessing_dir, BLESSED_MARKER))
+    not_blessed = os.path.exists(os.path.join(blessing_dir, NOT_BLESSED_MARKER))
+    if not (blessed or not_blessed):
+        raise FileNotFoundError(f"no {BLESSED_MARKER} or {NOT_BLESSED_MARKER} marker in {blessing_dir}")
+    return blessed and not not_blessed

@@ -1,0 +1,63 @@
+"""KFP adapter for evaluate: TFMA via ``components.evaluate.analysis``; KFP Metrics/ROC for the UI."""
+
+from typing import NamedTuple
+
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+
+def evaluate(
+    model: Input[Model],
+    raw_examples: Input[Dataset],
+    baseline_path: str,
+    label: str,
+    slices: list,
+    thresholds: dict,
+    beam_runner: str,
+    beam_args: list,
+    code_version: str,
+    data_fingerprint: str,
+    evaluation: Output[Artifact],
+    blessing: Output[Artifact],
+    metrics: Output[Metrics],
+    roc: Output[ClassificationMetrics],
+) -> NamedTuple("EvaluateOutputs", [("blessed", bool), ("auc", float)]):
+    """Evaluate the candidate on the raw eval split (against the baseline when there is one)."""
+    import json
+    import os
+    from collections import namedtuple
+
+    from beam_jobs.options import beam_flags
+    from components.evaluate.analysis import run_evaluation, write_blessing
+
+    outcome = run_evaluation(
+        candidate_dir=model.path,
+        examples_pattern=os.path.join(raw_examples.path, "eval", "part*"),
+        output_dir=os.path.join(evaluation.path, "tfma"),
+        label_key=label,
+        slices=slices,
+        thresholds=thresholds,
+        baseline_dir=baseline_path or None,
+        beam_args=beam_flags(beam_runner, beam_args),
+    )
+    summary = outcome.to_json()
+    with open(os.path.join(evaluation.path, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)
+    write_blessing(outcome, blessing.path)
+    blessing.metadata.update({"blessed": outcome.blessed, "failures": outcome.failures})
+
+    for name, value in summary["overall"].items():
+        if value is not None:
+            metrics.log_metric(name, value)
+    metrics.log_metric("blessed", 1.0 if outcome.blessed else 0.0)
+    points = outcome.roc
+    if points:
+        roc.log_roc_curve([p["fpr"] for p in points], [p["tpr"] for p in points], [p["threshold"] for p in points])
+    cm = outcome.confusion_matrix
+    if cm:
+        roc.log_confusion_matrix(["0", "1"], [[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    # The local KFP cache only serves a task whose Metrics outputs exist as files: write them.
+    for artifact in (metrics, roc):
+        with open(artifact.path, "w") as handle:
+            json.dump(artifact.metadata, handle, sort_keys=True)
+    auc = summary["overall"].get("auc")
+    return namedtuple("EvaluateOutputs", ["blessed", "auc"])(outcome.blessed, float(auc) if auc is not None else 0.0)

@@ -1,0 +1,41 @@
+"""KFP adapter for preprocess: ``beam_jobs.preprocess`` does the work."""
+
+from kfp.dsl import Artifact, Dataset, Input, Output
+
+
+def preprocess(
+    examples: Input[Dataset],
+    columns: dict,
+    split_ratios: dict,
+    beam_runner: str,
+    beam_args: list,
+    code_version: str,
+    data_fingerprint: str,
+    transformed: Output[Dataset],
+    raw_examples: Output[Dataset],
+    transform_graph: Output[Artifact],
+    quarantine: Output[Dataset],
+    statistics: Output[Artifact],
+) -> None:
+    """Clean, quarantine, split and tf.Transform the ingested examples."""
+    import os
+    from dataclasses import asdict
+
+    from beam_jobs.contract import parse_columns
+    from beam_jobs.preprocess import PreprocessPaths, run_preprocess
+
+    paths = PreprocessPaths(
+        transformed=transformed.path,
+        raw=raw_examples.path,
+        transform_graph=transform_graph.path,
+        quarantine=quarantine.path,
+        stats=os.path.join(statistics.path, "stats.json"),
+    )
+    pattern = os.path.join(examples.path, "part*")
+    stats = run_preprocess(pattern, parse_columns(columns), split_ratios, paths, beam_runner, beam_args)
+    counts = asdict(stats)
+    statistics.metadata.update(counts)
+    quarantine.metadata["rows"] = stats.quarantined
+    for split in ("train", "eval", "test"):
+        transformed.metadata[f"{split}_rows"] = counts[split]
+        raw_examples.metadata[f"{split}_rows"] = counts[split]

@@ -1,0 +1,293 @@
+"""Infra validation: only a model that loads and serves is published.
+
+``validate_serving`` loads the SavedModel in a fresh Python subprocess (so a crashing or leaking model cannot
+take the caller down, and nothing already imported in the caller can mask a missing op or dependency), runs
+``serving_default`` on a batch of serialized ``tf.train.Example`` protos and checks the predictions.
+
+Protocol: the request (model dir + base64 examples) goes in as JSON on stdin. The child reports on its
+original stdout as JSON lines: a ``{"stage": ...}`` line before each step, then one verdict line
+``{"ok": ...}``. Everything else the child or TensorFlow prints goes to stderr. If the child dies or times
+out without a verdict, the last stage line says what it was doing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "examples"
+OUTPUT_KEY = "outputs"
+
+_STAGE_DESCRIPTIONS = {
+    "import": "could not import tensorflow",
+    "load": "model failed to load",
+    "call": f"{SIGNATURE} failed",
+}
+_MAX_REASON_CHARS = 300
+
+
+class InfraValidationError(RuntimeError):
+    """The model does not load or does not serve sane predictions; the message is a one-line reason."""
+
+
+@dataclass(frozen=True)
+class InfraValidationResult:
+    """Outcome of a passing validation; ``seconds`` is wall time including subprocess start and TF import."""
+
+    examples: int
+    seconds: float
+    min_output: float
+    max_output: float
+
+
+def validate_serving(
+    model_dir: str | Path, serialized_examples: Sequence[bytes], timeout_s: float = 300
+) -> InfraValidationResult:
+    """Load ``model_dir`` in a fresh subprocess, serve ``serialized_examples`` and check the predictions.
+
+    Raises ValueError for an empty or non-bytes example list and InfraValidationError for any serving failure.
+    """
+    examples = _check_examples(serialized_examples)
+    model_path = Path(os.path.abspath(model_dir))
+    if not model_path.is_dir():
+        raise InfraValidationError(f"model failed to load: {model_path} is not a directory")
+    request = json.dumps(
+        {"model_dir": str(model_path), "examples": [base64.b64encode(e).decode("ascii") for e in examples]}
+    ).encode("utf-8")
+
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            _child_command(),
+            input=request,
+            capture_output=True,
+            timeout=timeout_s,
+            env=_child_env(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        _log_stderr(e.stderr)
+        stage = _last_stage(_report_lines(e.stdout))
+        doing = f"at stage '{stage}'" if stage else "before starting"
+        raise InfraValidationError(f"serving check timed out after {timeout_s:g}s {doing}") from None
+    seconds = time.monotonic() - start
+
+    verdict = _verdict(proc)
+    return InfraValidationResult(
+        examples=len(examples),
+        seconds=seconds,
+        min_output=float(verdict["min_output"]),
+        max_output=float(verdict["max_output"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent side
+
+
+def _check_examples(serialized_examples: Sequence[bytes]) -> list[bytes]:
+    examples = list(serialized_examples)
+    if not examples:
+        raise ValueError("infra validation needs at least one serialized example")
+    bad = [i for i, e in enumerate(examples) if not isinstance(e, bytes)]
+    if bad:
+        raise ValueError(f"serialized examples must be bytes; item {bad[0]} is {type(examples[bad[0]]).__name__}")
+    return examples
+
+
+def _child_command() -> list[str]:
+    # Run this file as a script rather than `-m`, so the child needs only tensorflow, not this package on its
+    # path; -P keeps the script's own directory off sys.path.
+    return [sys.executable, "-P", str(Path(__file__).resolve())]
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _decode(stream: bytes | str | None) -> str:
+    if stream is None:
+        return ""
+    return stream if isinstance(stream, str) else stream.decode("utf-8", errors="replace")
+
+
+def _report_lines(stdout: bytes | str | None) -> list[dict[str, Any]]:
+    lines = []
+    for line in _decode(stdout).splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+    return lines
+
+
+def _last_stage(lines: list[dict[str, Any]]) -> str | None:
+    stages = [line["stage"] for line in lines if "stage" in line]
+    return stages[-1] if stages else None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:_MAX_REASON_CHARS] if lines else "(no output on stderr)"
+
+
+def _log_stderr(stderr: bytes | str | None) -> None:
+    tail = "\n".join(_decode(stderr).splitlines()[-30:])
+    if tail:
+        logger.info("infra validation subprocess stderr (tail):\n%s", tail)
+
+
+def _verdict(proc: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    """The child's passing verdict; raises InfraValidationError for a failing verdict or a crash."""
+    lines = _report_lines(proc.stdout)
+    verdicts = [line for line in lines if "ok" in line]
+    if verdicts:
+        verdict = verdicts[-1]
+        if proc.returncode != 0:
+            # The checks finished; a crash in interpreter teardown says nothing about the model.
+            logger.warning("infra validation subprocess exited with code %d after its verdict", proc.returncode)
+        if verdict["ok"]:
+            return verdict
+        _log_stderr(proc.stderr)
+        raise InfraValidationError(str(verdict["reason"]))
+    _log_stderr(proc.stderr)
+    stage = _last_stage(lines)
+    what = _STAGE_DESCRIPTIONS.get(stage or "", "serving subprocess failed")
+    raise InfraValidationError(
+        f"{what} (subprocess exited with code {proc.returncode}): {_last_line(_decode(proc.stderr))}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks (pure; used by the child)
+
+
+def _fail(reason: str) -> dict[str, Any]:
+    return {"ok": False, "reason": reason[:_MAX_REASON_CHARS]}
+
+
+_TF_NOISE = re.compile(r"^(Graph execution error|Detected at node|<stack traces unavailable>|File \"|\[\[)")
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, preferring TF's actual message over its stack/node boilerplate."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not _TF_NOISE.match(ln)]
+    message = (useful or lines or [""])[-1]
+    message = re.sub(r"\s*\[Op:[^\]]*\]$", "", message)
+    return f"{type(exc).__name__}: {message}"
+
+
+def _check_inputs(inputs: Mapping[str, tuple[str, int | None]]) -> str | None:
+    """Problem with the signature's inputs ({name: (dtype name, rank)}), or None if it takes only examples."""
+    if INPUT_NAME not in inputs:
+        return f"{SIGNATURE} has no input named '{INPUT_NAME}' (inputs: {', '.join(sorted(inputs)) or 'none'})"
+    dtype, rank = inputs[INPUT_NAME]
+    if dtype != "string":
+        return f"{SIGNATURE} input '{INPUT_NAME}' is {dtype}, expected string"
+    if rank not in (None, 1):
+        return f"{SIGNATURE} input '{INPUT_NAME}' has rank {rank}, expected a 1-D batch"
+    extra = sorted(set(inputs) - {INPUT_NAME})
+    if extra:
+        return f"{SIGNATURE} needs inputs besides '{INPUT_NAME}': {', '.join(extra)}"
+    return None
+
+
+def _check_outputs(outputs: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """Verdict for the signature's outputs on ``n`` examples: one score per example, finite, within [0, 1]."""
+    if len(outputs) == 1:
+        key = next(iter(outputs))
+    elif OUTPUT_KEY in outputs:
+        key = OUTPUT_KEY
+    else:
+        names = ", ".join(sorted(outputs)) or "none"
+        return _fail(f"{SIGNATURE} returned {len(outputs)} outputs ({names}) and none is named '{OUTPUT_KEY}'")
+    scores = np.asarray(outputs[key])
+    if scores.shape not in ((n,), (n, 1)):
+        return _fail(f"{SIGNATURE} output '{key}' has shape {list(scores.shape)}, expected [{n}] or [{n}, 1]")
+    if not (np.issubdtype(scores.dtype, np.floating) or np.issubdtype(scores.dtype, np.integer)):
+        return _fail(f"{SIGNATURE} output '{key}' has dtype {scores.dtype}, expected a real number")
+    values = scores.astype(np.float64).reshape(-1)
+    non_finite = int(np.count_nonzero(~np.isfinite(values)))
+    if non_finite:
+        return _fail(f"{SIGNATURE} returned {non_finite} non-finite values (of {n})")
+    out_of_range = int(np.count_nonzero((values < 0) | (values > 1)))
+    if out_of_range:
+        return _fail(
+            f"{SIGNATURE} returned {out_of_range} values outside [0, 1] "
+            f"(min {values.min():.6g}, max {values.max():.6g})"
+        )
+    return {"ok": True, "min_output": float(values.min()), "max_output": float(values.max())}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Child side
+
+
+def _serve_and_check(model_dir: str, examples: list[bytes], report: Any) -> dict[str, Any]:
+    """Load, inspect and call the model; ``report(stage)`` is called before each step."""
+    report("import")
+    import tensorflow as tf  # only the child pays for (and risks) importing TF
+
+    report("load")
+    try:
+        loaded = tf.saved_model.load(model_dir)
+    except Exception as e:  # any load error is the verdict, not a crash of the check
+        traceback.print_exc()
+        return _fail(f"model failed to load: {_one_line(e)}")
+
+    signatures = dict(loaded.signatures)
+    if SIGNATURE not in signatures:
+        return _fail(f"no {SIGNATURE} signature (signatures: {', '.join(sorted(signatures)) or 'none'})")
+    fn = signatures[SIGNATURE]
+    _, input_specs = fn.structured_input_signature
+    problem = _check_inputs({name: (spec.dtype.name, spec.shape.rank) for name, spec in input_specs.items()})
+    if problem:
+        return _fail(problem)
+
+    report("call")
+    try:
+        outputs = fn(**{INPUT_NAME: tf.constant(examples, dtype=tf.string)})
+    except Exception as e:  # a model that raises on real examples fails validation
+        traceback.print_exc()
+        return _fail(f"{SIGNATURE} failed on {len(examples)} examples: {_one_line(e)}")
+    if not isinstance(outputs, Mapping):
+        outputs = {OUTPUT_KEY: outputs}
+    return _check_outputs({k: v.numpy() for k, v in outputs.items()}, len(examples))
+
+
+def main() -> int:
+    """Child entry point: request JSON on stdin, JSON lines on the original stdout."""
+    # Keep the real stdout for the report; route fd 1 (Python prints and C++ writes alike) to stderr.
+    report_fd = os.dup(1)
+    os.dup2(2, 1)
+
+    def emit(payload: dict[str, Any]) -> None:
+        os.write(report_fd, (json.dumps(payload) + "\n").encode("utf-8"))
+
+    request = json.loads(sys.stdin.buffer.read())
+    examples = [base64.b64decode(e) for e in request["examples"]]
+    emit(_serve_and_check(request["model_dir"], examples, lambda stage: emit({"stage": stage})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

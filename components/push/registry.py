@@ -1,0 +1,413 @@
+"""Model registry on a TF Serving directory layout: ``<serving_root>/<model_name>/<version>/``.
+
+Each integer-named version directory is a complete SavedModel plus ``bigtrain_version.json`` (its
+``RegistryEntry``). Those directories are the source of truth; ``registry.json`` next to them is an index
+that is rebuilt whenever it disagrees with them.
+
+Publishing is atomic: the model is copied into a dot-prefixed temp directory (TF Serving ignores names that
+are not integers) and renamed into place, so a reader never sees a half-written version. Publishers of the
+same model are serialized with ``fcntl.flock`` on ``<serving_root>/<model_name>/.lock``. That only works on
+local (POSIX) filesystems; an object-store backend (GCS/S3) would need a different seam here, e.g. a
+conditional-create on a version marker object instead of a lock and rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "bigtrain_version.json"
+INDEX_FILE = "registry.json"
+LOCK_FILE = ".lock"
+SAVED_MODEL_FILE = "saved_model.pb"
+TEMP_PREFIX = ".publish-"
+
+_MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_VERSION_RE = re.compile(r"[0-9]+")
+_MAX_PUBLISH_ATTEMPTS = 100
+_CHUNK = 1 << 20
+
+
+class RegistryError(ValueError):
+    """Invalid registry input or an unusable model directory."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One published model version, as stored in ``bigtrain_version.json`` and in the index."""
+
+    version: int
+    path: str
+    model_digest: str
+    pushed_at: str
+    metrics: dict[str, float]
+    config_hash: str
+    data_fingerprint: str
+    code_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RegistryEntry:
+        """Build an entry from ``to_dict`` output; raises RegistryError on missing or mistyped fields."""
+        try:
+            version = d["version"]
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise TypeError(f"version must be an int, got {version!r}")
+            return cls(
+                version=version,
+                path=str(d["path"]),
+                model_digest=str(d["model_digest"]),
+                pushed_at=str(d["pushed_at"]),
+                metrics={str(k): float(v) for k, v in dict(d["metrics"]).items()},
+                config_hash=str(d["config_hash"]),
+                data_fingerprint=str(d["data_fingerprint"]),
+                code_version=str(d["code_version"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RegistryError(f"malformed registry entry: {e!r}") from e
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Outcome of ``publish``; ``created`` is False when an identical model was already published."""
+
+    entry: RegistryEntry
+    created: bool
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Digest and validation
+
+
+def model_digest(model_dir: str | Path) -> str:
+    """Hex sha256 over the sorted (relative path, bytes) of every file in a SavedModel directory.
+
+    A top-level ``bigtrain_version.json`` is excluded, so the digest of a published version directory equals
+    the digest of the model it was published from.
+    """
+    root = Path(model_dir)
+    h = hashlib.sha256()
+    for rel in _model_files(root):
+        # Length-prefix both parts so that no two different trees can produce the same byte stream.
+        rel_bytes = rel.encode("utf-8")
+        h.update(len(rel_bytes).to_bytes(8, "big"))
+        h.update(rel_bytes)
+        path = root / rel
+        h.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _model_files(root: Path) -> list[str]:
+    """Sorted POSIX relative paths of all files under ``root``, minus our top-level metadata file."""
+    rels = []
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
+        for name in filenames:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel != METADATA_FILE:
+                rels.append(rel)
+    return sorted(rels)
+
+
+def _check_model_name(model_name: str) -> None:
+    if not isinstance(model_name, str) or not _MODEL_NAME_RE.fullmatch(model_name):
+        raise RegistryError(f"invalid model_name {model_name!r}: must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_model_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir():
+        raise RegistryError(f"model_dir {str(model_dir)!r} does not exist or is not a directory")
+    if not (model_dir / SAVED_MODEL_FILE).is_file():
+        raise RegistryError(f"model_dir {str(model_dir)!r} is not a SavedModel: no {SAVED_MODEL_FILE}")
+
+
+def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        if not isinstance(k, str):
+            raise RegistryError(f"metric names must be strings, got {k!r}")
+        try:
+            value = float(v)
+        except (TypeError, ValueError) as e:
+            raise RegistryError(f"metric {k!r} is not a number: {v!r}") from e
+        if not math.isfinite(value):
+            # registry.json must stay strict JSON for non-Python readers.
+            raise RegistryError(f"metric {k!r} is not finite: {v!r}")
+        out[k] = value
+    return out
+
+
+def _utc_iso(now: datetime | None) -> str:
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        raise RegistryError("now must be timezone-aware")
+    return now.astimezone(UTC).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _parse_version(name: str) -> int | None:
+    return int(name) if _VERSION_RE.fullmatch(name) else None
+
+
+def _version_dirs(model_root: Path) -> dict[int, Path]:
+    """Integer-named subdirectories, complete or not."""
+    if not model_root.is_dir():
+        return {}
+    out = {}
+    for child in model_root.iterdir():
+        version = _parse_version(child.name)
+        if version is not None and child.is_dir():
+            out[version] = child
+    return out
+
+
+def _read_metadata(version_dir: Path, version: int) -> RegistryEntry | None:
+    """The entry stored in a version dir, or None if it is missing or unreadable (an incomplete version)."""
+    try:
+        raw = json.loads((version_dir / METADATA_FILE).read_text(encoding="utf-8"))
+        entry = RegistryEntry.from_dict(raw)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # RegistryError and JSONDecodeError are ValueErrors
+        logger.warning("ignoring version dir %s: unreadable %s: %s", version_dir, METADATA_FILE, e)
+        return None
+    if entry.version != version:
+        logger.warning("ignoring version dir %s: metadata says version %d", version_dir, entry.version)
+        return None
+    # The stored path is where it was published; report where it actually is (roots get remounted).
+    return replace(entry, path=str(version_dir))
+
+
+def _scan(model_root: Path) -> list[RegistryEntry]:
+    """Complete versions found on disk, ascending."""
+    entries = []
+    for version, path in sorted(_version_dirs(model_root).items()):
+        entry = _read_metadata(path, version)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _read_index(model_root: Path) -> list[dict[str, Any]] | None:
+    """Raw index contents, or None when missing or corrupt."""
+    try:
+        raw = json.loads((model_root / INDEX_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring unreadable %s in %s: %s", INDEX_FILE, model_root, e)
+        return None
+    return raw if isinstance(raw, list) else None
+
+
+def _index_matches(model_root: Path, entries: list[RegistryEntry]) -> bool:
+    return _read_index(model_root) == [e.to_dict() for e in entries]
+
+
+def _model_root(serving_root: str | Path, model_name: str) -> Path:
+    _check_model_name(model_name)
+    return Path(os.path.abspath(serving_root)) / model_name
+
+
+def list_versions(serving_root: str | Path, model_name: str) -> list[RegistryEntry]:
+    """Complete versions of ``model_name``, ascending by version.
+
+    The version directories decide: a dir with valid metadata is listed even if the index misses it, an index
+    entry whose dir is gone is dropped, and dirs without metadata or with non-integer names are ignored. When
+    the index disagrees it is rewritten (best effort: skipped if a publisher holds the lock or the root is
+    read-only, since the next publish or read repairs it anyway).
+    """
+    model_root = _model_root(serving_root, model_name)
+    entries = _scan(model_root)
+    if model_root.is_dir() and not _index_matches(model_root, entries):
+        _try_repair_index(model_root)
+    return entries
+
+
+def latest(serving_root: str | Path, model_name: str) -> RegistryEntry | None:
+    """The highest complete version, or None when nothing is published."""
+    entries = list_versions(serving_root, model_name)
+    return entries[-1] if entries else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+@contextlib.contextmanager
+def _locked(model_root: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive flock on ``<model_root>/.lock``; yields False if non-blocking and already held."""
+    fd = os.open(model_root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            acquired = True
+        except BlockingIOError:
+            acquired = False
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _try_repair_index(model_root: Path) -> None:
+    try:
+        with _locked(model_root, blocking=False) as acquired:
+            if acquired:
+                _sync_index(model_root, _scan(model_root))
+    except OSError as e:
+        logger.warning("could not rewrite %s in %s: %s", INDEX_FILE, model_root, e)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a dot-prefixed temp file in the same dir, fsync, then ``os.replace`` over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, sort_keys=True, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _sync_index(model_root: Path, entries: list[RegistryEntry]) -> None:
+    """Rewrite the index if it differs from ``entries``. Caller holds the lock."""
+    if not _index_matches(model_root, entries):
+        _write_json_atomic(model_root / INDEX_FILE, [e.to_dict() for e in entries])
+
+
+def _copy_file(src: str, dst: str) -> str:
+    """Copy one model file and fsync it, so a renamed-in version survives a crash with its bytes."""
+    shutil.copy2(src, dst)
+    with open(dst, "rb") as f:
+        os.fsync(f.fileno())
+    return dst
+
+
+def _stage_model(model_dir: Path, tmp_dir: Path) -> None:
+    shutil.copytree(
+        model_dir,
+        tmp_dir,
+        dirs_exist_ok=True,
+        copy_function=_copy_file,
+        ignore=lambda d, names: [METADATA_FILE] if Path(d) == model_dir else [],
+    )
+
+
+def _remove_dead_temp_dirs(model_root: Path) -> None:
+    """Drop temp dirs of publishers that were killed mid-copy. Caller holds the lock, so none is in use."""
+    for stale in model_root.glob(f"{TEMP_PREFIX}*"):
+        logger.info("removing leftover temp dir %s", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _rename_into_place(tmp_dir: Path, model_root: Path, first_version: int, template: RegistryEntry) -> RegistryEntry:
+    """Write metadata and rename ``tmp_dir`` to the first free version >= ``first_version``."""
+    version = first_version
+    for _ in range(_MAX_PUBLISH_ATTEMPTS):
+        target = model_root / str(version)
+        # os.rename silently replaces an *empty* target dir, so check first; the OSError branch covers the race.
+        if not target.exists():
+            entry = replace(template, version=version, path=str(target))
+            _write_json_atomic(tmp_dir / METADATA_FILE, entry.to_dict())
+            try:
+                os.rename(tmp_dir, target)
+            except OSError as e:
+                if not target.exists():
+                    raise
+                logger.info("version %d was taken concurrently (%s); trying %d", version, e, version + 1)
+            else:
+                _fsync_dir(model_root)
+                return entry
+        version += 1
+    raise RegistryError(f"no free version found in {model_root} after {_MAX_PUBLISH_ATTEMPTS} attempts")
+
+
+def publish(
+    model_dir: str | Path,
+    serving_root: str | Path,
+    model_name: str,
+    *,
+    metrics: Mapping[str, float],
+    config_hash: str,
+    data_fingerprint: str,
+    code_version: str,
+    now: datetime | None = None,
+) -> PublishResult:
+    """Atomically publish ``model_dir`` as the next integer version of ``model_name``.
+
+    Idempotent: if a complete version with the same ``model_digest`` exists it is returned with
+    ``created=False`` and nothing is written (except repairing a stale index).
+    """
+    model_root = _model_root(serving_root, model_name)
+    src = Path(model_dir)
+    _check_model_dir(src)
+    template = RegistryEntry(
+        version=0,
+        path="",
+        model_digest=model_digest(src),
+        pushed_at=_utc_iso(now),
+        metrics=_check_metrics(metrics),
+        config_hash=str(config_hash),
+        data_fingerprint=str(data_fingerprint),
+        code_version=str(code_version),
+    )
+    model_root.mkdir(parents=True, exist_ok=True)
+    with _locked(model_root):
+        _remove_dead_temp_dirs(model_root)
+        entries = _scan(model_root)
+        existing = next((e for e in entries if e.model_digest == template.model_digest), None)
+        if existing is not None:
+            _sync_index(model_root, entries)
+            return PublishResult(entry=existing, created=False)
+        # Count incomplete integer dirs too: TF Serving would serve them, so a new version must be above them.
+        next_version = max(_version_dirs(model_root), default=0) + 1
+        tmp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=model_root))
+        try:
+            _stage_model(src, tmp_dir)
+            entry = _rename_into_place(tmp_dir, model_root, next_version, template)
+        finally:
+            # After a successful rename tmp_dir no longer exists; otherwise drop the partial copy.
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        _sync_index(model_root, _scan(model_root))
+    return PublishResult(entry=entry, created=True)

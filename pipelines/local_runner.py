@@ -1,0 +1,118 @@
+"""Run the DAG on this machine with ``kfp.local`` (one subprocess per task, caching on)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from kfp import local
+
+from pipelines.config import RunConfig
+from pipelines.dag import build_pipeline, step_code_versions
+from pipelines.fingerprint import data_fingerprint
+from pipelines.progress import ProgressTap
+from pipelines.summary import build_summary, format_summary
+
+RUNS_DIR = "_runs"
+LOG_FILE = "bigtrain.log"
+SUMMARY_FILE = "summary.json"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """The outcome of one local run."""
+
+    summary: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """True when every step succeeded."""
+        return bool(self.summary["ok"])
+
+
+@contextlib.contextmanager
+def _captured(tap: ProgressTap) -> Iterator[None]:
+    """Send stdout, stderr and INFO logging (kfp's cache-hit lines) through the tap."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(tap)
+    saved = (sys.stdout, sys.stderr, root.level)
+    sys.stdout = sys.stderr = tap
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        sys.stdout, sys.stderr, level = saved
+        root.setLevel(level)
+
+
+def _artifact_dirs(outputs: Any) -> dict[str, str]:
+    dirs: dict[str, str] = {}
+    for name, value in (outputs or {}).items():
+        path = getattr(value, "path", None)
+        if path:
+            dirs[name] = path
+    return dirs
+
+
+def run_local(
+    config: RunConfig,
+    pipeline_root: str | os.PathLike[str],
+    use_cache: bool = True,
+    terminal: TextIO | None = None,
+) -> LocalRun:
+    """Run the whole pipeline locally; returns the summary (also written to the run directory)."""
+    terminal = terminal or sys.stdout
+    started = time.monotonic()
+    root = Path(pipeline_root).resolve()
+    run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
+    run_dir = root / RUNS_DIR / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / LOG_FILE
+    arguments = {**step_code_versions(), "data_fingerprint": data_fingerprint(config.data.source)}
+    pipeline = build_pipeline(config)
+    terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id}); log: {log_path}\n")
+    terminal.flush()
+    error: str | None = None
+    outputs: Any = None
+    with open(log_path, "w", buffering=1) as log:
+        tap = ProgressTap(log, terminal)
+        with _captured(tap):
+            local.init(
+                runner=local.SubprocessRunner(use_venv=False),
+                pipeline_root=str(root),
+                enable_caching=use_cache,
+                raise_on_error=True,
+            )
+            try:
+                task = pipeline(**arguments)
+                outputs = task.outputs
+            except RuntimeError as failure:
+                error = _ANSI.sub("", str(failure)).strip().splitlines()[0]
+                if tap.last_exception:
+                    error = f"{error} Cause: {tap.last_exception}"
+    summary = build_summary(
+        run_id=run_id,
+        run_dir=str(run_dir),
+        log_path=str(log_path),
+        steps=tap.steps,
+        artifact_dirs=_artifact_dirs(outputs),
+        seconds=time.monotonic() - started,
+        error=error,
+    )
+    summary["inputs"] = arguments
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    terminal.write(format_summary(summary) + "\n")
+    return LocalRun(summary)

@@ -1,0 +1,111 @@
+"""The run summary: one JSON document (``--summary FILE``) and the same facts printed for people."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pipelines.progress import StepRecord
+
+ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def build_summary(
+    run_id: str,
+    run_dir: str,
+    log_path: str,
+    steps: dict[str, StepRecord],
+    artifact_dirs: dict[str, str],
+    seconds: float,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """Collect counts, metrics, blessing and push result from the run's output artifacts."""
+    stats = _read_json(os.path.join(artifact_dirs.get("statistics", ""), "stats.json")) or {}
+    evaluation = _read_json(os.path.join(artifact_dirs.get("evaluation", ""), "summary.json")) or {}
+    pushed = _read_json(os.path.join(artifact_dirs.get("pushed", ""), "push.json")) or {}
+    return {
+        "run_id": run_id,
+        "ok": error is None,
+        "error": error,
+        "run_dir": run_dir,
+        "log": log_path,
+        "seconds": round(seconds, 2),
+        "rows": {key: stats.get(key) for key in ROW_KEYS},
+        "quarantine_reasons": stats.get("quarantine_reasons", {}),
+        "steps": {name: {"cached": r.cached, "seconds": r.seconds} for name, r in steps.items()},
+        "metrics": {"overall": evaluation.get("overall", {}), "slices": evaluation.get("slices", {})},
+        "single_class_slices": evaluation.get("single_class_slices", []),
+        "baseline": evaluation.get("baseline_overall"),
+        "blessed": bool(evaluation.get("blessed", False)),
+        "failures": evaluation.get("failures", []),
+        "pushed": (
+            {"version": pushed["version"], "path": pushed["path"], "new_version": pushed.get("created", False)}
+            if pushed.get("pushed")
+            else None
+        ),
+        "push_reason": pushed.get("reason"),
+    }
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _slice_lines(summary: dict[str, Any]) -> list[str]:
+    """Single-feature slices one per line; crossed slices only as a count and the weakest one."""
+    single_class = set(summary["single_class_slices"])
+    lines = []
+    crossed = []
+    for name, values in sorted(summary["metrics"]["slices"].items()):
+        count = int(values.get("example_count") or 0)
+        if "," in name:
+            if name not in single_class and values.get("auc") is not None:
+                crossed.append((values["auc"], name, count))
+            continue
+        flag = "  (single class: AUC not meaningful)" if name in single_class else ""
+        lines.append(f"  slice     {name:<24} auc {_fmt(values.get('auc'))}  n={count}{flag}")
+    if crossed:
+        auc, name, count = min(crossed)
+        weakest = f"weakest {name} auc {auc:.3f} n={count}"
+        lines.append(f"  crossed   {len(crossed)} slices; {weakest} (all in the summary JSON)")
+    return lines
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    status = "succeeded" if summary["ok"] else f"FAILED: {summary['error']}"
+    lines = [f"bigtrain run {summary['run_id']} {status} ({summary['seconds']:.1f} s)"]
+    rows = summary["rows"]
+    if rows.get("input") is not None:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["quarantine_reasons"].items()))
+        lines.append(
+            f"  rows      {rows['input']} in → train {rows['train']} · eval {rows['eval']} · test {rows['test']}"
+            f" · quarantined {rows['quarantined']}" + (f" ({reasons})" if reasons else "")
+        )
+    overall = summary["metrics"]["overall"]
+    if overall:
+        shown = ("auc", "auc_pr", "accuracy", "precision", "recall")
+        values = "  ".join(f"{k} {_fmt(overall[k])}" for k in shown if overall.get(k) is not None)
+        lines.append(f"  overall   {values}  n={int(overall.get('example_count') or 0)}")
+        if summary.get("baseline"):
+            lines.append(f"  baseline  auc {_fmt(summary['baseline'].get('auc'))}")
+    lines.extend(_slice_lines(summary))
+    if overall:
+        verdict = "yes" if summary["blessed"] else "no — " + "; ".join(summary["failures"])
+        lines.append(f"  blessed   {verdict}")
+    pushed = summary["pushed"]
+    if pushed:
+        note = "" if pushed["new_version"] else " (identical model was already there)"
+        lines.append(f"  pushed    version {pushed['version']} → {pushed['path']}{note}")
+    elif summary.get("push_reason"):
+        lines.append(f"  pushed    nothing: {summary['push_reason']}")
+    lines.append(f"  log       {summary['log']}")
+    return "\n".join(lines)

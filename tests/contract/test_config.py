@@ -1,0 +1,100 @@
+"""The run config: good configs load, every mistake fails fast naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import ConfigError, load_config, parse_config
+from tests.conftest import DEMO_CONFIG
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return yaml.safe_load(DEMO_CONFIG.read_text())
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, source="run.yaml")
+    return str(caught.value)
+
+
+def test_demo_config_loads_with_roles_and_transforms(demo_config):
+    contract = demo_config.contract
+    assert contract.label == "churned"
+    assert contract.key == "customer_id"
+    assert "notes" not in contract.kept and "signup_channel" not in contract.features
+    assert contract.columns["income"].transform.num_buckets == 10
+    assert contract.columns["plan"].transform.top_k == 100
+    assert contract.columns["region"].required and not contract.columns["age"].required
+    assert contract.columns["income"].missing.value == 0.0
+
+
+def test_relative_paths_resolve_against_the_base_dir(raw, tmp_path: Path):
+    config = parse_config(raw, base_dir=tmp_path)
+    assert config.data.source == str(tmp_path / "data/demo/*.csv")
+    assert config.push.serving_root == str(tmp_path / "serving")
+    raw["data"]["source"] = "gs://bucket/data/*.csv"
+    assert parse_config(raw).data.source == "gs://bucket/data/*.csv"
+
+
+def test_columns_round_trip_through_kfp_parameters(demo_config):
+    from beam_jobs.contract import parse_columns
+
+    assert parse_columns(demo_config.columns_dict()) == demo_config.contract
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r["columns"]["age"].update(transform="zscor"), "columns.age.transform"),
+        (lambda r: r["columns"]["age"].update(type="double"), "columns.age.type"),
+        (lambda r: r["columns"]["region"].update(transform="zscore"), "needs a numeric column"),
+        (lambda r: r["columns"]["income"].update(transform={"bucketize": 1}), "columns.income.transform"),
+        (lambda r: r["columns"]["plan"].update(missing="mean"), "'mean' needs a numeric column"),
+        (lambda r: r["columns"]["age"].update(missing={"fill": "abc"}), "not a number"),
+        (lambda r: r["columns"]["churned"].update(missing="mode"), "cannot be imputed"),
+        (lambda r: r["columns"]["hour"].update(role="label", transform=None), "exactly one column needs role: label, found 2"),
+        (lambda r: r["columns"]["notes"].update(role="owner"), "columns.notes.role"),
+        (lambda r: r["split"].update(train=0.5), "split: train + eval + test must be 1.0"),
+        (lambda r: r["evaluation"].update(thresholds={}), "evaluation.thresholds"),
+        (lambda r: r["evaluation"].update(thresholds={"f1": {"min": 0.5}}), "unknown metric 'f1'"),
+        (lambda r: r["evaluation"]["slices"].append(["nope"]), "evaluation.slices[4]: no column named 'nope'"),
+        (lambda r: r["evaluation"]["slices"].append(["notes"]), "cannot slice on ignore column"),
+        (lambda r: r["training"].update(epochs=0), "training.epochs"),
+        (lambda r: r["training"].update(epoch=3), "training.epoch: unknown field"),
+        (lambda r: r.pop("push"), "push: required field is missing"),
+        (lambda r: r.update(name="Demo Run"), "name"),
+        (lambda r: r["push"].update(model_name="../x"), "push.model_name"),
+        (lambda r: r["data"].update(format="xlsx"), "data.format"),
+    ],
+)
+def test_bad_config_names_the_field(raw, mutate, expected):
+    broken = copy.deepcopy(raw)
+    mutate(broken)
+    message = _error(broken)
+    assert expected in message
+    assert message.startswith("run.yaml: ")
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        load_config(bad)
+
+
+def test_config_hash_is_stable_and_sensitive(raw):
+    first = parse_config(copy.deepcopy(raw)).config_hash()
+    assert first == parse_config(copy.deepcopy(raw)).config_hash()
+    raw["training"]["epochs"] = 9
+    assert parse_config(raw).config_hash() != first
