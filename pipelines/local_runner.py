@@ -77,11 +77,11 @@ def run_local(
     terminal = terminal or sys.stdout
     started = time.monotonic()
     root = Path(pipeline_root).resolve()
+    arguments = {**step_code_versions(), "data_fingerprint": data_fingerprint(config.data.source)}
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / LOG_FILE
-    arguments = {**step_code_versions(), "data_fingerprint": data_fingerprint(config.data.source)}
     pipeline = build_pipeline(config)
     terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id}); log: {log_path}\n")
     terminal.flush()

@@ -1,0 +1,48 @@
+"""The CLI: exit codes and one-line reasons for the mistakes users make."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import DEMO_CONFIG
+
+
+def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_bad_config_exits_2_naming_the_field(tmp_path: Path):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["training"]["learning_rate"] = -1
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = _bigtrain("run", "--config", "bad.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("bigtrain: error: bad.yaml: training.learning_rate:")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_exits_2_before_running_anything(tmp_path: Path):
+    result = _bigtrain("run", "--config", str(DEMO_CONFIG), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "data.source: no files match" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("bigtrain-*"))
+
+
+def test_compile_writes_kfp_yaml(tmp_path: Path):
+    result = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "p.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    spec = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert spec["pipelineInfo"]["name"] == "bigtrain-demo"
+    assert spec["root"]["inputDefinitions"]["parameters"]["train_code"]["defaultValue"]
+
+
+def test_demo_data_command(tmp_path: Path):
+    result = _bigtrain("demo-data", "--rows", "500", "--output", "d", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "d" / "part-00000.csv").read_text().splitlines()
+    assert len(lines) == 501
+    assert _bigtrain("demo-data", "--rows", "0", "--output", "d", cwd=tmp_path).returncode == 2
