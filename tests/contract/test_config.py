@@ -58,7 +58,10 @@ def test_columns_round_trip_through_kfp_parameters(demo_config):
         (lambda r: r["columns"]["plan"].update(missing="mean"), "'mean' needs a numeric column"),
         (lambda r: r["columns"]["age"].update(missing={"fill": "abc"}), "not a number"),
         (lambda r: r["columns"]["churned"].update(missing="mode"), "cannot be imputed"),
-        (lambda r: r["columns"]["hour"].update(role="label", transform=None), "exactly one column needs role: label, found 2"),
+        (
+            lambda r: r["columns"]["hour"].update(role="label", transform=None),
+            "exactly one column needs role: label, found 2",
+        ),
         (lambda r: r["columns"]["notes"].update(role="owner"), "columns.notes.role"),
         (lambda r: r["split"].update(train=0.5), "split: train + eval + test must be 1.0"),
         (lambda r: r["evaluation"].update(thresholds={}), "evaluation.thresholds"),

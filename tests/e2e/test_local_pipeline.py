@@ -73,7 +73,7 @@ def test_second_run_is_served_from_cache_and_pushes_nothing_new(runs):
 
 
 def test_terminal_shows_steps_and_logs_go_to_the_run_file(runs):
-    _, (first, second), (out1, out2) = runs
+    _, (first, _), (out1, out2) = runs
     assert len(out1.splitlines()) < 80
     assert "oneDNN" not in out1 and "Epoch 1/" not in out1
     assert "✓ train             ran" in out1 and "✓ train             cached" in out2
