@@ -61,7 +61,8 @@ def test_all_reasons_are_reported(demo_config):
 
 
 def test_wrong_column_count_record_is_quarantined(demo_config):
-    cells = decode_ingested(encode_ingested({}, "a.csv", error="wrong column count: expected 13 fields, got 12", raw="x"))
+    message = "wrong column count: expected 13 fields, got 12"
+    cells = decode_ingested(encode_ingested({}, "a.csv", error=message, raw="x"))
     assert ERROR in cells
     result = clean_row(cells, demo_config.contract)
     assert result.kind == "wrong_column_count" and "expected 13" in result.reason

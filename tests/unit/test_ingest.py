@@ -11,7 +11,10 @@ import tensorflow as tf
 from beam_jobs.ingest import IngestError, check_header, run_ingest, split_line
 from beam_jobs.records import ERROR, RAW, decode_ingested
 
-HEADER = "customer_id,age,income,monthly_spend,tenure_months,support_calls,plan,region,device,hour,signup_channel,notes,churned"
+HEADER = (
+    "customer_id,age,income,monthly_spend,tenure_months,support_calls,plan,region,device,hour,signup_channel,notes,"
+    "churned"
+)
 
 
 def _write(path: Path, lines: list[str]) -> None:
@@ -29,7 +32,8 @@ def test_header_must_match_the_config(demo_config):
 
 def test_split_line_marks_wrong_field_count():
     header = ["a", "b", "c"]
-    assert decode_ingested(split_line("f.csv", '1,"x, y",3', header)) == {"a": "1", "b": "x, y", "c": "3", "_source": "f.csv"}
+    expected = {"a": "1", "b": "x, y", "c": "3", "_source": "f.csv"}
+    assert decode_ingested(split_line("f.csv", '1,"x, y",3', header)) == expected
     bad = decode_ingested(split_line("f.csv", "1,2", header))
     assert bad[ERROR] == "wrong column count: expected 3 fields, got 2" and bad[RAW] == "1,2"
 
@@ -53,7 +57,7 @@ def test_run_ingest_keeps_every_row(tmp_path: Path, demo_config):
 
 
 def test_run_ingest_fails_fast_on_no_files_or_bad_header(tmp_path: Path, demo_config):
-    with pytest.raises(IngestError, match="data.source: no files match"):
+    with pytest.raises(IngestError, match=r"data\.source: no files match"):
         run_ingest(str(tmp_path / "*.csv"), demo_config.contract, str(tmp_path / "out"))
     _write(tmp_path / "a.csv", ["x,y", "1,2"])
     with pytest.raises(IngestError, match="are in the data but not in the config"):
