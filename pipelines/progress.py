@@ -70,7 +70,8 @@ class ProgressTap(io.TextIOBase):
             self._say(f"  ✓ {name:<17} cached")
         elif match := _FINISHED.search(line):
             name, status = match.groups()
-            seconds = round(self._clock() - self._started.pop(name, self._clock()), 2)
+            now = self._clock()
+            seconds = round(now - self._started.pop(name, now), 2)
             self.steps[name] = StepRecord(cached=False, seconds=seconds, status=status)
             mark = "✓" if status == "SUCCESS" else "✗"
             self._say(f"  {mark} {name:<17} {'ran' if status == 'SUCCESS' else status.lower():<7} {seconds:7.1f} s")

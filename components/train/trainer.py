@@ -69,14 +69,46 @@ def train(
     started = time.monotonic()
     tf_config = distribute.read_tf_config()
     keras.utils.set_random_seed(int(training_settings.get("seed", 42)))
+    previous_policy = keras.mixed_precision.global_policy()
     if training_settings.get("mixed_precision"):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        return _train(
+            transformed_dir,
+            transform_graph_dir,
+            columns,
+            model_settings,
+            training_settings,
+            model_dir,
+            logs_dir,
+            tf_config,
+            started,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(
+    transformed_dir: str,
+    transform_graph_dir: str,
+    columns: Columns,
+    model_settings: dict[str, Any],
+    training_settings: dict[str, Any],
+    model_dir: str,
+    logs_dir: str,
+    tf_config: dict[str, Any],
+    started: float,
+) -> TrainingResult:
     tft_output = tft.TFTransformOutput(transform_graph_dir)
     spec = tft_output.transformed_feature_spec()
     label = columns.label
     batch_size = int(training_settings["batch_size"])
     train_data = transformed_dataset(
-        os.path.join(transformed_dir, "train", "part*"), spec, label, batch_size, shuffle=True,
+        os.path.join(transformed_dir, "train", "part*"),
+        spec,
+        label,
+        batch_size,
+        shuffle=True,
         seed=int(training_settings.get("seed", 42)),
     )
     eval_data = transformed_dataset(os.path.join(transformed_dir, "eval", "part*"), spec, label, batch_size, False)
@@ -118,6 +150,3 @@ def train(
 
 def _jsonable(history: dict[str, list[Any]]) -> dict[str, list[float]]:
     return {key: [float(v) for v in values] for key, values in history.items()}
-
-
-
