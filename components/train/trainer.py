@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,6 +46,18 @@ def model_inputs(columns: Columns, tft_output: tft.TFTransformOutput) -> list[Fe
     ]
 
 
+@contextlib.contextmanager
+def _precision_policy(mixed: bool) -> Iterator[None]:
+    """Train under mixed_bfloat16 when asked, and put the process-wide Keras policy back afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def _callbacks(logs_dir: str, patience: int) -> list[keras.callbacks.Callback]:
     return [
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
@@ -69,83 +83,54 @@ def train(
     started = time.monotonic()
     tf_config = distribute.read_tf_config()
     keras.utils.set_random_seed(int(training_settings.get("seed", 42)))
-    previous_policy = keras.mixed_precision.global_policy()
-    if training_settings.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        return _train(
-            transformed_dir,
-            transform_graph_dir,
-            columns,
-            model_settings,
-            training_settings,
-            model_dir,
-            logs_dir,
-            tf_config,
-            started,
+    with _precision_policy(bool(training_settings.get("mixed_precision"))):
+        tft_output = tft.TFTransformOutput(transform_graph_dir)
+        spec = tft_output.transformed_feature_spec()
+        label = columns.label
+        batch_size = int(training_settings["batch_size"])
+        train_data = transformed_dataset(
+            os.path.join(transformed_dir, "train", "part*"),
+            spec,
+            label,
+            batch_size,
+            shuffle=True,
+            seed=int(training_settings.get("seed", 42)),
         )
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-
-
-def _train(
-    transformed_dir: str,
-    transform_graph_dir: str,
-    columns: Columns,
-    model_settings: dict[str, Any],
-    training_settings: dict[str, Any],
-    model_dir: str,
-    logs_dir: str,
-    tf_config: dict[str, Any],
-    started: float,
-) -> TrainingResult:
-    tft_output = tft.TFTransformOutput(transform_graph_dir)
-    spec = tft_output.transformed_feature_spec()
-    label = columns.label
-    batch_size = int(training_settings["batch_size"])
-    train_data = transformed_dataset(
-        os.path.join(transformed_dir, "train", "part*"),
-        spec,
-        label,
-        batch_size,
-        shuffle=True,
-        seed=int(training_settings.get("seed", 42)),
-    )
-    eval_data = transformed_dataset(os.path.join(transformed_dir, "eval", "part*"), spec, label, batch_size, False)
-    strategy = distribute.make_strategy(tf_config)
-    with strategy.scope():
-        model = build_model(
-            model_inputs(columns, tft_output),
-            hidden_units=list(model_settings["hidden_units"]),
-            dropout=float(model_settings["dropout"]),
-            max_embedding_dim=int(model_settings.get("max_embedding_dim", 16)),
-            learning_rate=float(training_settings["learning_rate"]),
-            clipnorm=training_settings.get("clipnorm"),
+        eval_data = transformed_dataset(os.path.join(transformed_dir, "eval", "part*"), spec, label, batch_size, False)
+        strategy = distribute.make_strategy(tf_config)
+        with strategy.scope():
+            model = build_model(
+                model_inputs(columns, tft_output),
+                hidden_units=list(model_settings["hidden_units"]),
+                dropout=float(model_settings["dropout"]),
+                max_embedding_dim=int(model_settings.get("max_embedding_dim", 16)),
+                learning_rate=float(training_settings["learning_rate"]),
+                clipnorm=training_settings.get("clipnorm"),
+            )
+        history = model.fit(
+            train_data,
+            validation_data=eval_data,
+            epochs=int(training_settings["epochs"]),
+            callbacks=_callbacks(logs_dir, int(training_settings.get("early_stopping_patience", 2))),
+            verbose=2,
         )
-    history = model.fit(
-        train_data,
-        validation_data=eval_data,
-        epochs=int(training_settings["epochs"]),
-        callbacks=_callbacks(logs_dir, int(training_settings.get("early_stopping_patience", 2))),
-        verbose=2,
-    )
-    export_model(model, tft_output, label, distribute.write_dir(model_dir, tf_config))
-    val_auc = [float(v) for v in history.history.get("val_auc", [math.nan])]
-    best = max(range(len(val_auc)), key=lambda i: val_auc[i])
-    result = TrainingResult(
-        epochs_run=len(history.epoch),
-        best_epoch=best + 1,
-        best_eval_auc=val_auc[best],
-        final_eval_loss=float(history.history.get("val_loss", [math.nan])[-1]),
-        train_examples_per_epoch=int(sum(1 for _ in train_data.unbatch())),
-        seconds=round(time.monotonic() - started, 2),
-        workers=distribute.worker_count(tf_config),
-        chief=distribute.is_chief(tf_config),
-    )
-    os.makedirs(logs_dir, exist_ok=True)
-    with open(os.path.join(logs_dir, HISTORY_FILE), "w") as handle:
-        json.dump({"result": asdict(result), "history": _jsonable(history.history)}, handle, indent=2)
-    return result
+        export_model(model, tft_output, label, distribute.write_dir(model_dir, tf_config))
+        val_auc = [float(v) for v in history.history.get("val_auc", [math.nan])]
+        best = max(range(len(val_auc)), key=lambda i: val_auc[i])
+        result = TrainingResult(
+            epochs_run=len(history.epoch),
+            best_epoch=best + 1,
+            best_eval_auc=val_auc[best],
+            final_eval_loss=float(history.history.get("val_loss", [math.nan])[-1]),
+            train_examples_per_epoch=int(sum(1 for _ in train_data.unbatch())),
+            seconds=round(time.monotonic() - started, 2),
+            workers=distribute.worker_count(tf_config),
+            chief=distribute.is_chief(tf_config),
+        )
+        os.makedirs(logs_dir, exist_ok=True)
+        with open(os.path.join(logs_dir, HISTORY_FILE), "w") as handle:
+            json.dump({"result": asdict(result), "history": _jsonable(history.history)}, handle, indent=2)
+        return result
 
 
 def _jsonable(history: dict[str, list[Any]]) -> dict[str, list[float]]:
