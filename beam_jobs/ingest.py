@@ -17,16 +17,14 @@ from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
+from beam_jobs import counters
 from beam_jobs.contract import Columns, parse_columns
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
-from beam_jobs.records import encode_ingested
+from beam_jobs.records import RECORDS_SUFFIX, encode_ingested
 
 ROWS_COUNTER = "ingested_rows"
 RECORDS_PREFIX = "part"
-RECORDS_SUFFIX = ".tfrecord.gz"
 SUMMARY_FILE = "ingest.json"
 
 
@@ -91,7 +89,7 @@ def split_line(source: str, line: str, header: Sequence[str]) -> bytes:
 class _SplitLines(beam.DoFn):
     def __init__(self, headers: dict[str, list[str]]) -> None:
         self._headers = headers
-        self._rows = Metrics.counter("bigtrain", ROWS_COUNTER)
+        self._rows = counters.counter(ROWS_COUNTER)
 
     def process(self, element: tuple[str, str]) -> Iterator[bytes]:
         filename, line = element
@@ -126,8 +124,7 @@ def run_ingest(
     )
     result = pipeline.run()
     result.wait_until_finish()
-    counters = result.metrics().query(MetricsFilter().with_name(ROWS_COUNTER))["counters"]
-    rows = int(sum(c.committed or 0 for c in counters))
+    rows = counters.committed(result, ROWS_COUNTER)
     outcome = IngestResult(files=files, rows=rows, output_pattern=f"{prefix}*{RECORDS_SUFFIX}")
     with open(os.path.join(output_dir, SUMMARY_FILE), "w") as handle:
         json.dump(asdict(outcome), handle, indent=2)

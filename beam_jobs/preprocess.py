@@ -17,21 +17,18 @@ from dataclasses import asdict, dataclass, field
 import apache_beam as beam
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.public import tfxio
 
+from beam_jobs import counters
 from beam_jobs.cleaning import REJECTION_KINDS, clean_row, split_key
 from beam_jobs.contract import Columns, parse_columns
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
-from beam_jobs.records import RAW, SOURCE, decode_ingested, encode_typed
+from beam_jobs.records import RAW, RECORDS_SUFFIX, SOURCE, decode_ingested, encode_typed
 from beam_jobs.split import SPLITS, assign_split
 from beam_jobs.transform import make_preprocessing_fn, raw_schema
 
-RECORDS_SUFFIX = ".tfrecord.gz"
 STATS_FILE = "stats.json"
-_NAMESPACE = "bigtrain"
 
 
 class CountMismatchError(RuntimeError):
@@ -95,10 +92,10 @@ class _CleanAndSplit(beam.DoFn):
         self._columns = columns
         self._ratios = dict(ratios)
         self._types = {name: spec.type for name, spec in columns.kept.items()}
-        self._input = Metrics.counter(_NAMESPACE, "input")
-        self._splits = {name: Metrics.counter(_NAMESPACE, name) for name in SPLITS}
-        self._quarantined = Metrics.counter(_NAMESPACE, "quarantined")
-        self._kinds = {kind: Metrics.counter(_NAMESPACE, f"quarantined.{kind}") for kind in REJECTION_KINDS}
+        self._input = counters.counter("input")
+        self._splits = {name: counters.counter(name) for name in SPLITS}
+        self._quarantined = counters.counter("quarantined")
+        self._kinds = {kind: counters.counter(f"quarantined.{kind}") for kind in REJECTION_KINDS}
 
     def process(self, serialized: bytes) -> Iterator[tuple[str, bytes] | beam.pvalue.TaggedOutput]:
         self._input.inc()
@@ -121,11 +118,6 @@ class _CleanAndSplit(beam.DoFn):
 def _write_records(pcoll: beam.PCollection, directory: str, split: str, label: str) -> None:
     prefix = os.path.join(directory, split, "part")
     _ = pcoll | f"Write{label}" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=RECORDS_SUFFIX)
-
-
-def _counter(result: beam.runners.runner.PipelineResult, name: str) -> int:
-    counters = result.metrics().query(MetricsFilter().with_namespace(_NAMESPACE).with_name(name))["counters"]
-    return int(sum(c.committed or 0 for c in counters))
 
 
 def run_preprocess(
@@ -179,13 +171,13 @@ def run_preprocess(
         dataset_metadata.DatasetMetadata(schema),
         os.path.join(paths.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR),
     )
-    reasons = {kind: _counter(result, f"quarantined.{kind}") for kind in REJECTION_KINDS}
+    reasons = {kind: counters.committed(result, f"quarantined.{kind}") for kind in REJECTION_KINDS}
     stats = PreprocessStats(
-        input=_counter(result, "input"),
-        train=_counter(result, "train"),
-        eval=_counter(result, "eval"),
-        test=_counter(result, "test"),
-        quarantined=_counter(result, "quarantined"),
+        input=counters.committed(result, "input"),
+        train=counters.committed(result, "train"),
+        eval=counters.committed(result, "eval"),
+        test=counters.committed(result, "test"),
+        quarantined=counters.committed(result, "quarantined"),
         quarantine_reasons={kind: n for kind, n in reasons.items() if n},
     )
     os.makedirs(os.path.dirname(paths.stats) or ".", exist_ok=True)

@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,13 +19,12 @@ from kfp import local
 from pipelines.config import RunConfig
 from pipelines.dag import build_pipeline, step_code_versions
 from pipelines.fingerprint import data_fingerprint
-from pipelines.progress import ProgressTap
+from pipelines.progress import ProgressTap, strip_ansi
 from pipelines.summary import build_summary, format_summary
 
 RUNS_DIR = "_runs"
 LOG_FILE = "bigtrain.log"
 SUMMARY_FILE = "summary.json"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def run_local(
                 task = pipeline(**arguments)
                 outputs = task.outputs
             except RuntimeError as failure:
-                error = _ANSI.sub("", str(failure)).strip().splitlines()[0]
+                error = strip_ansi(str(failure)).strip().splitlines()[0]
                 if tap.last_exception:
                     error = f"{error} Cause: {tap.last_exception}"
     summary = build_summary(

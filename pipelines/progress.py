@@ -18,6 +18,12 @@ _EXCEPTION = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Exit)\w*: .+)$
 
 
 @dataclass
+def strip_ansi(text: str) -> str:
+    """Text without terminal colour codes (kfp.local colours task names and statuses)."""
+    return _ANSI.sub("", text)
+
+
+@dataclass
 class StepRecord:
     """How one step went in this run."""
 
@@ -46,7 +52,7 @@ class ProgressTap(io.TextIOBase):
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            self._event(_ANSI.sub("", line))
+            self._event(strip_ansi(line))
         return len(text)
 
     def flush(self) -> None:
