@@ -17,7 +17,6 @@ _FINISHED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 _EXCEPTION = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Exit)\w*: .+)$")
 
 
-@dataclass
 def strip_ansi(text: str) -> str:
     """Text without terminal colour codes (kfp.local colours task names and statuses)."""
     return _ANSI.sub("", text)
