@@ -23,12 +23,11 @@ from tfx_bsl.public import tfxio
 from beam_jobs import counters
 from beam_jobs.cleaning import REJECTION_KINDS, clean_row, split_key
 from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.layout import STATS_FILE
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.records import RAW, RECORDS_SUFFIX, SOURCE, decode_ingested, encode_typed
 from beam_jobs.split import SPLITS, assign_split
 from beam_jobs.transform import make_preprocessing_fn, raw_schema
-
-STATS_FILE = "stats.json"
 
 
 class CountMismatchError(RuntimeError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
+from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
 
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
 THRESHOLD_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall")
 
 
@@ -27,7 +26,7 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: str = Field(min_length=1, description="file glob, local or object-store URL")
+    source: str = Field(min_length=1, description="file glob, local or object-store URL; {SPAN} picks the newest span")
     format: Literal["csv"] = "csv"
 
 
@@ -65,6 +64,7 @@ class TrainingConfig(_Section):
     clipnorm: float | None = Field(default=1.0, gt=0)
     mixed_precision: bool = False
     seed: int = 42
+    workers: int = Field(default=1, ge=1, le=64, description="training processes; >1 is multi-worker")
 
 
 class Threshold(_Section):
@@ -105,6 +105,16 @@ class PushConfig(_Section):
     serving_root: str = Field(min_length=1)
     model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+    @field_validator("serving_root")
+    @classmethod
+    def _posix_volume(cls, root: str) -> str:
+        if url_scheme(root):
+            raise ValueError(
+                "an object-store serving root is not supported: publishing a version atomically needs a POSIX "
+                "volume (lock + rename); use a local path, and on Kubeflow a ReadWriteMany PVC (cluster.serving)"
+            )
+        return root
+
 
 class BeamConfig(_Section):
     runner: str = "DirectRunner"
@@ -123,6 +133,8 @@ class RunConfig(_Section):
     evaluation: EvaluationConfig
     push: PushConfig
     beam: BeamConfig = BeamConfig()
+    cluster: ClusterConfig | None = None
+    notify: NotifyConfig = NotifyConfig()
 
     @field_validator("columns")
     @classmethod
@@ -157,7 +169,7 @@ class RunConfig(_Section):
 
 
 def _resolve(path: str, base: Path) -> str:
-    if _URL.match(path) or os.path.isabs(path):
+    if url_scheme(path) or os.path.isabs(path):
         return path
     return str((base / path).resolve())
 

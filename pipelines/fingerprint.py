@@ -1,4 +1,4 @@
-"""Cache keys that KFP cannot compute itself: each step's code version and the input data's fingerprint.
+"""Cache keys that KFP cannot compute itself: each step's code version (the data fingerprint is in beam_jobs.sources).
 
 KFP keys its cache on component source, image string and arguments only, so changed library code or
 re-written data would be served stale results. Both hashes are passed as inputs to every cached task.
@@ -14,10 +14,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from apache_beam.io.filesystems import FileSystems
-
 PROJECT_PACKAGES = ("beam_jobs", "components", "pipelines")
-_CHUNK = 1 << 20
 
 
 def _imported_modules(source: str) -> set[str]:
@@ -71,23 +68,4 @@ def code_version(func: Callable[..., object]) -> str:
     digest = hashlib.sha256(inspect.getsource(func).encode())
     for module, path in sorted(module_closure(inspect.getsource(func)).items()):
         digest.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def data_fingerprint(pattern: str) -> str:
-    """A hash of every file matching ``pattern``: content for local files, size and mtime for object stores."""
-    matches = sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path)
-    if not matches:
-        raise FileNotFoundError(f"data.source: no files match {pattern!r}")
-    digest = hashlib.sha256()
-    for meta in matches:
-        digest.update(Path(meta.path).name.encode())
-        digest.update(b"\0")
-        if "://" in meta.path:
-            digest.update(f"{meta.size_in_bytes}:{meta.last_updated_in_seconds}".encode())
-        else:
-            with open(meta.path, "rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
-        digest.update(b"\0")
     return digest.hexdigest()[:16]

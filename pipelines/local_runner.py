@@ -16,9 +16,10 @@ from typing import Any, TextIO
 
 from kfp import local
 
+from beam_jobs.layout import RUN_SUMMARY_FILE
+from beam_jobs.sources import matching_files
 from pipelines.config import RunConfig
 from pipelines.dag import build_pipeline, step_code_versions
-from pipelines.fingerprint import data_fingerprint
 from pipelines.progress import ProgressTap, strip_ansi
 from pipelines.summary import build_summary, format_summary
 
@@ -56,13 +57,18 @@ def _captured(tap: ProgressTap) -> Iterator[None]:
         root.setLevel(level)
 
 
-def _artifact_dirs(outputs: Any) -> dict[str, str]:
-    dirs: dict[str, str] = {}
-    for name, value in (outputs or {}).items():
-        path = getattr(value, "path", None)
-        if path:
-            dirs[name] = path
-    return dirs
+def _run_facts(root: Path, before: set[Path], pipeline_name: str) -> dict[str, Any]:
+    """The run summary that the summarize step wrote, found in the run directory kfp.local created.
+
+    kfp.local lays a run out as ``<root>/<pipeline>-<timestamp>/<task>/<output>``; summarize is never cached,
+    so its output is always in this run's directory. Empty when the run failed before summarize.
+    """
+    created = sorted(set(root.glob(f"{pipeline_name}-*")) - before)
+    for run_dir in reversed(created):
+        path = run_dir / "summarize" / "run_summary" / RUN_SUMMARY_FILE
+        if path.is_file():
+            return json.loads(path.read_text())
+    return {}
 
 
 def run_local(
@@ -75,16 +81,18 @@ def run_local(
     terminal = terminal or sys.stdout
     started = time.monotonic()
     root = Path(pipeline_root).resolve()
-    arguments = {**step_code_versions(), "data_fingerprint": data_fingerprint(config.data.source)}
+    matching_files(config.data.source)  # fail fast (exit 2) on missing data; the DAG's resolve-data step hashes it
+    arguments = step_code_versions()
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / LOG_FILE
     pipeline = build_pipeline(config)
+    pipeline_name = f"bigtrain-{config.name}"
+    before = set(root.glob(f"{pipeline_name}-*"))
     terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id}); log: {log_path}\n")
     terminal.flush()
     error: str | None = None
-    outputs: Any = None
     with open(log_path, "w", buffering=1) as log:
         tap = ProgressTap(log, terminal)
         with _captured(tap):
@@ -95,8 +103,7 @@ def run_local(
                 raise_on_error=True,
             )
             try:
-                task = pipeline(**arguments)
-                outputs = task.outputs
+                pipeline(**arguments)
             except RuntimeError as failure:
                 error = strip_ansi(str(failure)).strip().splitlines()[0]
                 if tap.last_exception:
@@ -106,7 +113,7 @@ def run_local(
         run_dir=str(run_dir),
         log_path=str(log_path),
         steps=tap.steps,
-        artifact_dirs=_artifact_dirs(outputs),
+        facts=_run_facts(root, before, pipeline_name),
         seconds=time.monotonic() - started,
         error=error,
     )

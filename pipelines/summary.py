@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
+from components.notify.run_summary import collect
 from pipelines.progress import StepRecord
-
-ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
-
-
-def _read_json(path: str) -> dict[str, Any] | None:
-    if not path or not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def build_summary(
@@ -23,14 +13,12 @@ def build_summary(
     run_dir: str,
     log_path: str,
     steps: dict[str, StepRecord],
-    artifact_dirs: dict[str, str],
+    facts: dict[str, Any],
     seconds: float,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """Collect counts, metrics, blessing and push result from the run's output artifacts."""
-    stats = _read_json(os.path.join(artifact_dirs.get("statistics", ""), "stats.json")) or {}
-    evaluation = _read_json(os.path.join(artifact_dirs.get("evaluation", ""), "summary.json")) or {}
-    pushed = _read_json(os.path.join(artifact_dirs.get("pushed", ""), "push.json")) or {}
+    """The local run's summary: its steps and timing, plus the facts the summarize step collected."""
+    empty = collect("", "", "")
     return {
         "run_id": run_id,
         "ok": error is None,
@@ -38,20 +26,8 @@ def build_summary(
         "run_dir": run_dir,
         "log": log_path,
         "seconds": round(seconds, 2),
-        "rows": {key: stats.get(key) for key in ROW_KEYS},
-        "quarantine_reasons": stats.get("quarantine_reasons", {}),
         "steps": {name: {"cached": r.cached, "seconds": r.seconds} for name, r in steps.items()},
-        "metrics": {"overall": evaluation.get("overall", {}), "slices": evaluation.get("slices", {})},
-        "single_class_slices": evaluation.get("single_class_slices", []),
-        "baseline": evaluation.get("baseline_overall"),
-        "blessed": bool(evaluation.get("blessed", False)),
-        "failures": evaluation.get("failures", []),
-        "pushed": (
-            {"version": pushed["version"], "path": pushed["path"], "new_version": pushed.get("created", False)}
-            if pushed.get("pushed")
-            else None
-        ),
-        "push_reason": pushed.get("reason"),
+        **{key: facts.get(key, value) for key, value in empty.items()},
     }
 
 

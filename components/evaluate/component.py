@@ -26,6 +26,7 @@ def evaluate(
     import os
     from collections import namedtuple
 
+    from beam_jobs.layout import EVALUATION_SUMMARY_FILE
     from beam_jobs.options import beam_flags
     from components.evaluate.analysis import run_evaluation, write_blessing
 
@@ -40,7 +41,7 @@ def evaluate(
         beam_args=beam_flags(beam_runner, beam_args),
     )
     summary = outcome.to_json()
-    with open(os.path.join(evaluation.path, "summary.json"), "w") as handle:
+    with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)
     write_blessing(outcome, blessing.path)
     blessing.metadata.update({"blessed": outcome.blessed, "failures": outcome.failures})

@@ -22,6 +22,7 @@ def preprocess(
     from dataclasses import asdict
 
     from beam_jobs.contract import parse_columns
+    from beam_jobs.layout import STATS_FILE
     from beam_jobs.preprocess import PreprocessPaths, run_preprocess
 
     paths = PreprocessPaths(
@@ -29,7 +30,7 @@ def preprocess(
         raw=raw_examples.path,
         transform_graph=transform_graph.path,
         quarantine=quarantine.path,
-        stats=os.path.join(statistics.path, "stats.json"),
+        stats=os.path.join(statistics.path, STATS_FILE),
     )
     pattern = os.path.join(examples.path, "part*")
     stats = run_preprocess(pattern, parse_columns(columns), split_ratios, paths, beam_runner, beam_args)

@@ -36,12 +36,13 @@ def push(
     import json
     import os
 
+    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE
     from components.push.pusher import push_if_blessed
 
     outcome = push_if_blessed(
         model_dir=model.path,
         blessing_dir=blessing.path,
-        evaluation_summary=os.path.join(evaluation.path, "summary.json"),
+        evaluation_summary=os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE),
         examples_pattern=os.path.join(raw_examples.path, "eval", "part*"),
         serving_root=serving_root,
         model_name=model_name,
@@ -50,7 +51,7 @@ def push(
         data_fingerprint=data_fingerprint,
     )
     os.makedirs(pushed.path, exist_ok=True)
-    with open(os.path.join(pushed.path, "push.json"), "w") as handle:
+    with open(os.path.join(pushed.path, PUSH_RECORD_FILE), "w") as handle:
         json.dump(outcome, handle, indent=2, sort_keys=True)
     pushed.metadata.update({k: v for k, v in outcome.items() if v is not None})
     return int(outcome.get("version") or 0)

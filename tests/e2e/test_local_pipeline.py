@@ -3,18 +3,50 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
 
+from components.notify.webhook import WEBHOOK_ENV
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
 CACHED_ON_RERUN = ("ingest", "preprocess", "train")
-ALWAYS_RUN = ("resolve-baseline", "evaluate", "push")
+ALWAYS_RUN = ("resolve-data", "resolve-baseline", "evaluate", "push", "summarize", "finalize")
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    posts: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        type(self).posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[list[dict]]:
+    """A local webhook receiver; the runs below get its URL through BIGTRAIN_WEBHOOK_URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.environ[WEBHOOK_ENV] = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        yield _Webhook.posts
+    finally:
+        del os.environ[WEBHOOK_ENV]
+        server.shutdown()
+        server.server_close()
 
 
 def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -24,7 +56,7 @@ def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], list[str]]:
+def runs(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict]) -> tuple[Path, list[dict], list[str]]:
     work = tmp_path_factory.mktemp("e2e")
     made = _bigtrain("demo-data", "--rows", "3000", "--output", "data/demo", "--seed", "7", cwd=work)
     assert made.returncode == 0, made.stderr
@@ -89,3 +121,35 @@ def test_summary_has_the_documented_shape(runs):
     assert set(first["rows"]) == {"input", "train", "eval", "test", "quarantined"}
     assert {"auc", "example_count", "accuracy", "precision", "recall"} <= set(first["metrics"]["overall"])
     json.dumps(first, allow_nan=False)
+
+
+def test_each_succeeded_run_posted_its_headline_to_the_webhook(runs, webhook):
+    _, (first, _), _ = runs
+    succeeded = [post for post in webhook if post["state"] == "SUCCEEDED"]
+    assert len(succeeded) == 2
+    assert succeeded[0]["metrics"]["auc"] == pytest.approx(first["metrics"]["overall"]["auc"])
+    assert succeeded[0]["pushed_version"] == 1 and succeeded[0]["rows"] == first["rows"]
+    assert succeeded[1]["blessed"] is True
+
+
+def test_new_data_reruns_ingest_even_with_everything_cached(runs):
+    work, _, _ = runs
+    with open(work / "data" / "demo" / "part-00000.csv", "a") as handle:
+        handle.write("extra-customer-1,41,52000,80.5,12,1,basic,west,ios,9,web,,0\n")
+    result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary3.json", cwd=work)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    third = json.loads((work / "summary3.json").read_text())
+    assert third["rows"]["input"] == 3001
+    assert not third["steps"]["ingest"]["cached"] and not third["steps"]["preprocess"]["cached"]
+
+
+def test_a_failed_run_is_reported_by_the_exit_handler(runs, webhook):
+    work, _, _ = runs
+    config = yaml.safe_load((work / "run.yaml").read_text())
+    del config["columns"]["notes"]  # the data has a column the config does not know: ingest fails
+    (work / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = _bigtrain("run", "--config", "bad.yaml", cwd=work)
+    assert result.returncode == 1
+    assert "Inner task failed: 'ingest'" in result.stderr and "['notes']" in result.stderr
+    failed = [post for post in webhook if post["state"] == "FAILED"]
+    assert len(failed) == 1 and failed[0]["pipeline"] == "bigtrain-demo"

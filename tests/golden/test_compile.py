@@ -1,6 +1,7 @@
-"""Golden compile test: the demo pipeline compiles to exactly the checked-in KFP IR YAML.
+"""Golden compile tests: the demo and GPU pipelines compile to exactly the checked-in KFP IR YAML, and the
+cluster settings in them are the ones the config asks for.
 
-Regenerate on purpose, never silently: ``BIGTRAIN_UPDATE_GOLDEN=1 make test PYTEST_ARGS=tests/golden``.
+Regenerate on purpose, never silently: ``BIGTRAIN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/golden``.
 """
 
 from __future__ import annotations
@@ -8,17 +9,22 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from kfp import components
 
+from pipelines.cluster_config import CLUSTER_STEPS, RETRIED_STEPS
 from pipelines.config import load_config
-from pipelines.dag import STEPS, VERSIONED_STEPS, code_parameter
-from pipelines.kubeflow import compile_pipeline
-from tests.conftest import DEMO_CONFIG
+from pipelines.dag import EXIT_STEP, STEPS, UNCACHED_STEPS, VERSIONED_STEPS, code_parameter
+from pipelines.kubeflow.compile import compile_for_cluster
+from tests.conftest import REPO
 
-GOLDEN = Path(__file__).with_name("demo_pipeline.yaml")
+CONFIGS = REPO / "pipelines" / "configs"
 FIXED_CODE = {code_parameter(step): f"{step}-code" for step in VERSIONED_STEPS}
+DEMO_IMAGE = "registry.example.com/bigtrain@sha256:" + "0" * 64
+GOLDEN = {"demo": Path(__file__).with_name("demo_pipeline.yaml"), "gpu": Path(__file__).with_name("gpu_pipeline.yaml")}
 
 
 def normalize(text: str) -> str:
@@ -26,40 +32,156 @@ def normalize(text: str) -> str:
     return re.sub(r"sdkVersion: kfp-[\w.]+", "sdkVersion: kfp-X", text)
 
 
+def _compile(name: str, out: Path) -> str:
+    config_file = {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}[name]
+    config = load_config(CONFIGS / config_file, base_dir=Path("/compiling-machine"))
+    compile_for_cluster(config, out, image=DEMO_IMAGE if name == "demo" else None, code=FIXED_CODE)
+    return normalize(out.read_text())
+
+
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> str:
-    config = load_config(DEMO_CONFIG, base_dir=Path("/bigtrain"))
-    output = tmp_path_factory.mktemp("compiled") / "pipeline.yaml"
-    compile_pipeline(config, output, image="bigtrain@sha256:" + "0" * 64, code=FIXED_CODE, data="demo-data")
-    return normalize(output.read_text())
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("compiled")
+    return {name: _compile(name, out / f"{name}.yaml") for name in GOLDEN}
 
 
-def test_compiled_pipeline_matches_golden(compiled: str):
+def _docs(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec, platform = yaml.safe_load_all(text)
+    return spec, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def _inner_tasks(spec: dict[str, Any]) -> dict[str, Any]:
+    return spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_compiled_pipeline_matches_golden(compiled: dict[str, str], name: str):
+    golden = GOLDEN[name]
     if os.environ.get("BIGTRAIN_UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(compiled)
-    assert GOLDEN.is_file(), "no golden file: run with BIGTRAIN_UPDATE_GOLDEN=1 once and review it"
-    assert compiled == GOLDEN.read_text(), "compiled pipeline changed; review the diff and regenerate on purpose"
+        golden.write_text(compiled[name])
+    assert golden.is_file(), "no golden file: run with BIGTRAIN_UPDATE_GOLDEN=1 once and review it"
+    assert compiled[name] == golden.read_text(), f"{name} pipeline changed; review the diff and regenerate on purpose"
 
 
-def test_caching_per_task_and_task_settings(compiled: str):
-    spec = yaml.safe_load(compiled)
-    tasks = spec["root"]["dag"]["tasks"]
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_compiled_file_loads_back_with_kfp(name: str):
+    component = components.load_component_from_file(str(GOLDEN[name]))
+    assert component.name.startswith("bigtrain-demo")
+    assert {"ingest_code", "train_code", "source", "serving_root"} <= set(component.component_spec.inputs)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_every_step_inside_the_exit_handler_and_cached_only_when_deterministic(compiled: dict[str, str], name: str):
+    spec, _ = _docs(compiled[name])
+    assert set(spec["root"]["dag"]["tasks"]) == {"exit-handler-1", EXIT_STEP}
+    assert spec["root"]["dag"]["tasks"][EXIT_STEP]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    tasks = _inner_tasks(spec)
     assert set(tasks) == set(STEPS)
-    cached = {name: task.get("cachingOptions", {}).get("enableCache", False) for name, task in tasks.items()}
-    assert cached == {
-        "ingest": True, "preprocess": True, "train": True, "resolve-baseline": False, "evaluate": True, "push": False,
-    }
-    for name in VERSIONED_STEPS:
-        params = tasks[name]["inputs"]["parameters"]
-        assert params["code_version"]["componentInputParameter"] == code_parameter(name)
-        assert params["data_fingerprint"]["componentInputParameter"] == "data_fingerprint"
+    for step, task in tasks.items():
+        assert task.get("cachingOptions", {}).get("enableCache", False) is (step not in UNCACHED_STEPS), step
+    for step in VERSIONED_STEPS:
+        params = tasks[step]["inputs"]["parameters"]
+        assert params["code_version"]["componentInputParameter"] == f"pipelinechannel--{code_parameter(step)}"
+        assert params["data_fingerprint"]["taskOutputParameter"] == {
+            "outputParameterKey": "fingerprint",
+            "producerTask": "resolve-data",
+        }
+    assert tasks["ingest"]["inputs"]["parameters"]["source"]["taskOutputParameter"]["producerTask"] == "resolve-data"
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_resources_and_retries_per_step(compiled: dict[str, str], name: str):
+    spec, _ = _docs(compiled[name])
+    config = load_config(CONFIGS / {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}[name])
     executors = spec["deploymentSpec"]["executors"]
-    for executor in executors.values():
-        container = executor["container"]
-        assert container["image"] == "bigtrain@sha256:" + "0" * 64
-        env = {e["name"]: e["value"] for e in container.get("env", [])}
-        assert env["TF_USE_LEGACY_KERAS"] == "1"
+    for step in CLUSTER_STEPS:
+        resources = executors[f"exec-{step}"]["container"]["resources"]
+        want = config.cluster.resources_for(step)
+        assert resources["resourceCpuRequest"] == want.cpu_request and resources["resourceCpuLimit"] == want.cpu_limit
+        assert resources["resourceMemoryRequest"] == want.memory_request
+        assert resources["resourceMemoryLimit"] == want.memory_limit
+    tasks = _inner_tasks(spec)
+    for step in STEPS:
+        policy = tasks[step].get("retryPolicy")
+        if step in RETRIED_STEPS:
+            assert policy["maxRetryCount"] == config.cluster.retries.count, step
+            assert policy["backoffDuration"] == config.cluster.retries.backoff
+            assert policy["backoffFactor"] == config.cluster.retries.factor
+        else:
+            assert policy is None, step
+
+
+def test_demo_reads_minio_with_credentials_from_the_secret(compiled: dict[str, str]):
+    spec, platform = _docs(compiled["demo"])
+    assert spec["defaultPipelineRoot"] == "minio://bigtrain/pipeline-root"
     defaults = spec["root"]["inputDefinitions"]["parameters"]
-    assert defaults["train_code"]["defaultValue"] == "train-code"
-    assert defaults["source"]["defaultValue"] == "/bigtrain/data/demo/*.csv"
-    assert tasks["evaluate"]["dependentTasks"] == ["preprocess", "resolve-baseline", "train"]
+    assert defaults["source"]["defaultValue"] == "s3://bigtrain/demo/*.csv"
+    assert defaults["serving_root"]["defaultValue"] == "/mnt/serving"
+    for step in CLUSTER_STEPS:
+        executor = platform[f"exec-{step}"]
+        keys = {(e["envVar"], e["secretKey"]) for s in executor["secretAsEnv"] for e in s["keyToEnv"]}
+        assert {("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")} <= keys
+        env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["env"]}
+        assert env["AWS_ENDPOINT_URL"] == "http://bigtrain-minio.bigtrain.svc.cluster.local:9000"
+        assert env["TF_USE_LEGACY_KERAS"] == "1"
+        assert spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["image"] == DEMO_IMAGE
+        mounts = {(m["constant"], m["mountPath"]) for m in executor.get("pvcMount", [])}
+        assert mounts == ({("bigtrain-serving", "/mnt/serving")} if step in ("resolve-baseline", "push") else set())
+
+
+def test_gpu_pipeline_puts_train_on_the_a100_pool(compiled: dict[str, str]):
+    spec, platform = _docs(compiled["gpu"])
+    assert spec["defaultPipelineRoot"] == "gs://example-bigtrain/pipeline-root"
+    executors = spec["deploymentSpec"]["executors"]
+    train = executors["exec-train"]["container"]
+    assert train["image"].startswith("ghcr.io/example/bigtrain-gpu@sha256:")
+    assert train["resources"]["accelerator"] == {
+        "count": "1", "resourceCount": "1", "resourceType": "nvidia.com/gpu", "type": "nvidia.com/gpu"
+    }
+    pool = {"labels": {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}}
+    assert platform["exec-train"]["nodeSelector"] == pool
+    taint = {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+    assert platform["exec-train"]["tolerations"] == [taint]
+    for step in CLUSTER_STEPS:
+        if step == "train":
+            continue
+        assert "accelerator" not in executors[f"exec-{step}"]["container"]["resources"], step
+        assert "nodeSelector" not in platform[f"exec-{step}"] and "tolerations" not in platform[f"exec-{step}"], step
+        assert not executors[f"exec-{step}"]["container"]["image"].startswith("ghcr.io/example/bigtrain-gpu")
+    # A mounted key file for gs://, the webhook URL from its own Secret in summarize and finalize only.
+    for step in CLUSTER_STEPS:
+        volumes = platform[f"exec-{step}"]["secretAsVolume"]
+        assert volumes[0]["secretName"] == "bigtrain-gcs-key" and volumes[0]["mountPath"] == "/var/secrets/object-store"
+        env = {e["name"]: e["value"] for e in executors[f"exec-{step}"]["container"]["env"]}
+        assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/object-store/key.json"
+        webhook = [e for s in platform[f"exec-{step}"].get("secretAsEnv", []) for e in s["keyToEnv"]]
+        url_env = [{"envVar": "BIGTRAIN_WEBHOOK_URL", "secretKey": "webhook-url"}]
+        assert webhook == (url_env if step in ("summarize", EXIT_STEP) else []), step
+    source = spec["root"]["inputDefinitions"]["parameters"]["source"]["defaultValue"]
+    assert source == "gs://example-bigtrain/data/demo/span-{SPAN}/*.csv"
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_nothing_of_the_compiling_machine_leaks(compiled: dict[str, str], name: str):
+    text = compiled[name]
+    for local in ("/compiling-machine", str(REPO), os.path.expanduser("~"), "data/demo/*.csv\n"):
+        assert local not in text, local
+    spec, _ = _docs(text)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        for env in executor["container"].get("env", []):
+            assert not re.search(r"(SECRET|PASSWORD|TOKEN|ACCESS_KEY)", env["name"]), f"literal {env['name']}"
+
+
+def test_no_secret_value_reaches_a_compiled_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    secrets = {
+        "AWS_ACCESS_KEY_ID": "AKIA-LEAK-CANARY-1",
+        "AWS_SECRET_ACCESS_KEY": "leak-canary-secret-2",
+        "BIGTRAIN_WEBHOOK_URL": "https://hooks.example.com/leak-canary-3",
+        "KF_PIPELINES_TOKEN": "leak-canary-token-4",
+    }
+    for key, value in secrets.items():
+        monkeypatch.setenv(key, value)
+    for name in GOLDEN:
+        text = _compile(name, tmp_path / f"{name}.yaml")
+        leaked = [value for value in secrets.values() if value in text]
+        assert not leaked, f"{name}: {leaked}"

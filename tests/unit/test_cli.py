@@ -32,12 +32,35 @@ def test_missing_data_exits_2_before_running_anything(tmp_path: Path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("bigtrain-*"))
 
 
-def test_compile_writes_kfp_yaml(tmp_path: Path):
+def test_compile_writes_kfp_yaml_and_warns_on_a_tag(tmp_path: Path):
     result = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "p.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    spec = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    spec = next(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
     assert spec["pipelineInfo"]["name"] == "bigtrain-demo"
     assert spec["root"]["inputDefinitions"]["parameters"]["train_code"]["defaultValue"]
+    assert "bigtrain: warning: image 'ghcr.io/example/bigtrain:0.1.0' is a tag, not a digest" in result.stderr
+    digest = "r.example/bigtrain@sha256:" + "a" * 64
+    pinned = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "p.yaml", "--image", digest, cwd=tmp_path)
+    assert pinned.returncode == 0 and "warning" not in pinned.stderr
+
+
+def test_compile_needs_a_cluster_section_and_an_image(tmp_path: Path):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    del config["cluster"]["image"]
+    (tmp_path / "noimage.yaml").write_text(yaml.safe_dump(config))
+    result = _bigtrain("compile", "--config", "noimage.yaml", "--output", "p.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "cluster.image: no component image" in result.stderr
+    del config["cluster"]
+    (tmp_path / "local.yaml").write_text(yaml.safe_dump(config))
+    result = _bigtrain("compile", "--config", "local.yaml", "--output", "p.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "cluster: required to compile for Kubeflow" in result.stderr
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_local_run_refuses_several_workers_naming_the_field(tmp_path: Path):
+    result = _bigtrain("run", "--config", str(DEMO_CONFIG.with_name("gpu-multiworker.yaml")), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "training.workers: 4 workers cannot run locally yet" in result.stderr
 
 
 def test_demo_data_command(tmp_path: Path):

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from beam_jobs.sources import data_fingerprint
 from pipelines import fingerprint
-from pipelines.fingerprint import data_fingerprint, module_closure
+from pipelines.fingerprint import module_closure
 
 
 def _write_data(directory: Path) -> list[Path]:

@@ -1,0 +1,67 @@
+"""KFP adapters for the end of a run: summarize (last step of a run that got that far) and finalize (exit handler)."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Output
+
+
+def summarize(
+    statistics: Input[Artifact],
+    evaluation: Input[Artifact],
+    pushed: Input[Artifact],
+    pipeline_name: str,
+    run_name: str,
+    run_summary: Output[Artifact],
+) -> None:
+    """Write the run's headline facts and post them to the webhook (when one is configured).
+
+    Args:
+        statistics: Preprocess's row counts.
+        evaluation: Evaluate's metrics and blessing.
+        pushed: Push's record of what was published.
+        pipeline_name: The KFP pipeline name, for the notification.
+        run_name: The KFP run (job) name, for the notification.
+    """
+    import json
+    import os
+
+    from beam_jobs.layout import RUN_SUMMARY_FILE
+    from components.notify.run_summary import collect, headline
+    from components.notify.webhook import post_status
+
+    facts = collect(statistics.path, evaluation.path, pushed.path)
+    os.makedirs(run_summary.path, exist_ok=True)
+    with open(os.path.join(run_summary.path, RUN_SUMMARY_FILE), "w") as handle:
+        json.dump({"pipeline": pipeline_name, "run": run_name, **facts}, handle, indent=2, sort_keys=True)
+    run_summary.metadata.update(headline(facts)["metrics"])
+    print(post_status({"pipeline": pipeline_name, "run": run_name, "state": "SUCCEEDED", **headline(facts)}))
+
+
+def finalize(
+    status: dsl.PipelineTaskFinalStatus,
+    pipeline_name: str,
+    steps: list,
+    run_status: Output[Artifact],
+) -> str:
+    """Exit handler: always record the run's final state; post it to the webhook when the run did not succeed.
+
+    Args:
+        status: The final status KFP hands an exit handler.
+        pipeline_name: The KFP pipeline name, for the notification.
+        steps: The pipeline's step names, to name the failed one.
+    """
+    import json
+    import os
+
+    from beam_jobs.layout import RUN_STATUS_FILE
+    from components.notify.status import final_status
+    from components.notify.webhook import post_status
+
+    record = final_status(pipeline_name, status.state, status.pipeline_job_resource_name, status.error_message, steps)
+    os.makedirs(run_status.path, exist_ok=True)
+    with open(os.path.join(run_status.path, RUN_STATUS_FILE), "w") as handle:
+        json.dump(record, handle, indent=2, sort_keys=True)
+    run_status.metadata.update({k: v for k, v in record.items() if v is not None})
+    # A run that succeeded was announced, with its metrics, by summarize.
+    if record["state"] != "SUCCEEDED":
+        print(post_status(record))
+    return record["state"]

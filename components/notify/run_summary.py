@@ -1,0 +1,54 @@
+"""The headline facts of a run, read from its output artifacts (statistics, evaluation, pushed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, STATS_FILE
+
+ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
+HEADLINE_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall", "example_count")
+
+
+def _read_json(directory: str, name: str) -> dict[str, Any]:
+    path = os.path.join(directory, name) if directory else ""
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str) -> dict[str, Any]:
+    """Counts, metrics, blessing and push result; a missing artifact leaves its facts empty."""
+    stats = _read_json(statistics_dir, STATS_FILE)
+    evaluation = _read_json(evaluation_dir, EVALUATION_SUMMARY_FILE)
+    pushed = _read_json(pushed_dir, PUSH_RECORD_FILE)
+    return {
+        "rows": {key: stats.get(key) for key in ROW_KEYS},
+        "quarantine_reasons": stats.get("quarantine_reasons", {}),
+        "metrics": {"overall": evaluation.get("overall", {}), "slices": evaluation.get("slices", {})},
+        "single_class_slices": evaluation.get("single_class_slices", []),
+        "baseline": evaluation.get("baseline_overall"),
+        "blessed": bool(evaluation.get("blessed", False)),
+        "failures": evaluation.get("failures", []),
+        "pushed": (
+            {"version": pushed["version"], "path": pushed["path"], "new_version": pushed.get("created", False)}
+            if pushed.get("pushed")
+            else None
+        ),
+        "push_reason": pushed.get("reason"),
+    }
+
+
+def headline(facts: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers a notification carries: overall metrics, rows, blessing and pushed version."""
+    overall = facts["metrics"]["overall"]
+    return {
+        "metrics": {name: overall[name] for name in HEADLINE_METRICS if overall.get(name) is not None},
+        "rows": facts["rows"],
+        "blessed": facts["blessed"],
+        "pushed_version": (facts["pushed"] or {}).get("version"),
+        "failures": facts["failures"],
+    }

@@ -1,0 +1,1 @@
+"""Cluster-side manifests: rendered with kustomize, asserted, and scanned with checkov."""
