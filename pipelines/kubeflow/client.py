@@ -243,32 +243,31 @@ class KfpApi:
         """The run with its state and task details."""
         return self._call("getting the run status", self.client.get_run, run_id)
 
+    def _all_pages(self, purpose: str, method: Callable[..., Any], items: str, **kwargs: Any) -> list[Any]:
+        """Every item of a paged KFP list call (``items`` names the list field of a page)."""
+        found: list[Any] = []
+        token = ""
+        while True:
+            page = self._call(purpose, method, page_token=token, page_size=100, namespace=self.namespace, **kwargs)
+            found += getattr(page, items) or []
+            token = page.next_page_token or ""
+            if not token:
+                return found
+
     def active_runs(self, recurring_run_id: str) -> list[kfp_server_api.V2beta1Run]:
         """Runs started by ``recurring_run_id`` that have not finished (deleting it would kill them)."""
         predicates = [
             {"operation": "EQUALS", "key": "recurring_run_id", "string_value": recurring_run_id},
             {"operation": "IN", "key": "state", "string_values": {"values": list(ACTIVE_RUN_STATES)}},
         ]
-        found: list[kfp_server_api.V2beta1Run] = []
-        token = ""
-        while True:
-            page = self._call(
-                "listing the runs of a recurring run",
-                self.client.list_runs,
-                page_token=token,
-                page_size=100,
-                namespace=self.namespace,
-                filter=json.dumps({"predicates": predicates}),
-            )
-            # Checked here too: a server that ignored part of the filter must not make us delete a busy one.
-            found += [
-                run
-                for run in page.runs or []
-                if run.recurring_run_id == recurring_run_id and str(run.state) in ACTIVE_RUN_STATES
-            ]
-            token = page.next_page_token or ""
-            if not token:
-                return found
+        runs = self._all_pages(
+            "listing the runs of a recurring run",
+            self.client.list_runs,
+            "runs",
+            filter=json.dumps({"predicates": predicates}),
+        )
+        # Checked here too: a server that ignored part of the filter must not make us delete a busy one.
+        return [run for run in runs if run.recurring_run_id == recurring_run_id and str(run.state) in ACTIVE_RUN_STATES]
 
     # recurring runs
     def create_recurring_run(self, **kwargs: Any) -> kfp_server_api.V2beta1RecurringRun:
@@ -277,22 +276,13 @@ class KfpApi:
 
     def recurring_runs(self, filter: str | None = None) -> list[kfp_server_api.V2beta1RecurringRun]:
         """All recurring runs in our namespace (optionally filtered), oldest first."""
-        found: list[kfp_server_api.V2beta1RecurringRun] = []
-        token = ""
-        while True:
-            page = self._call(
-                "listing recurring runs",
-                self.client.list_recurring_runs,
-                page_token=token,
-                page_size=100,
-                sort_by="created_at",
-                namespace=self.namespace,
-                filter=filter,
-            )
-            found += page.recurring_runs or []
-            token = page.next_page_token or ""
-            if not token:
-                return found
+        return self._all_pages(
+            "listing recurring runs",
+            self.client.list_recurring_runs,
+            "recurring_runs",
+            sort_by="created_at",
+            filter=filter,
+        )
 
     def disable_recurring_run(self, recurring_run_id: str) -> None:
         """Stop a recurring run from starting new runs (its running run keeps going)."""

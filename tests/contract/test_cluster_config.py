@@ -5,22 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from pipelines.cluster_config import CLUSTER_STEPS, is_digest_reference
-from pipelines.config import ConfigError, load_config, parse_config
+from pipelines.config import load_config, parse_config
 from tests.conftest import DEMO_CONFIG
-
-
-@pytest.fixture()
-def raw() -> dict:
-    return yaml.safe_load(DEMO_CONFIG.read_text())
-
-
-def _error(raw: dict) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, source="run.yaml")
-    return str(caught.value)
+from tests.contract.conftest import config_error
 
 
 def _with(raw: dict, path: str, value: object) -> dict:
@@ -57,12 +46,12 @@ def _with(raw: dict, path: str, value: object) -> dict:
     ],
 )
 def test_cluster_mistakes_name_the_field(raw: dict, path: str, value: object, expected: str):
-    assert expected in _error(_with(raw, path, value))
+    assert expected in config_error(_with(raw, path, value))
 
 
 def test_data_on_a_mounted_volume_is_reachable(raw: dict):
     changed = _with(raw, "cluster.data_source", "/mnt/data/demo/*.csv")
-    assert "data_volume.mount_path" in _error(changed)
+    assert "data_volume.mount_path" in config_error(changed)
     changed["cluster"]["data_volume"] = {"pvc": "bigtrain-data", "mount_path": "/mnt/data"}
     assert parse_config(changed).cluster.data_source == "/mnt/data/demo/*.csv"
 

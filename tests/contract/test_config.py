@@ -6,21 +6,9 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipelines.config import ConfigError, load_config, parse_config
-from tests.conftest import DEMO_CONFIG
-
-
-@pytest.fixture()
-def raw() -> dict:
-    return yaml.safe_load(DEMO_CONFIG.read_text())
-
-
-def _error(raw: dict) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw, source="run.yaml")
-    return str(caught.value)
+from tests.contract.conftest import config_error
 
 
 def test_demo_config_loads_with_roles_and_transforms(demo_config):
@@ -79,7 +67,7 @@ def test_columns_round_trip_through_kfp_parameters(demo_config):
 def test_bad_config_names_the_field(raw, mutate, expected):
     broken = copy.deepcopy(raw)
     mutate(broken)
-    message = _error(broken)
+    message = config_error(broken)
     assert expected in message
     assert message.startswith("run.yaml: ")
 

@@ -4,7 +4,6 @@ replace order (create the new one enabled → disable the old → delete the old
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,36 +13,17 @@ from pipelines.cli import main
 from pipelines.kubeflow import schedule as schedule_module
 from pipelines.kubeflow.client import KfpApi
 from pipelines.kubeflow.schedule import delete_schedule, format_schedules, replace_schedule, validate_cron
-from pipelines.kubeflow.submit import Target, publish
+from pipelines.kubeflow.submit import publish
 from tests.conftest import DEMO_CONFIG
-from tests.kubeflow.fake_kfp import FakeKfp, Recorded, compile_tiny_pipeline
+from tests.kubeflow.conftest import TARGET
+from tests.kubeflow.fake_kfp import FakeKfp, Recorded
 
 NAME = "bigtrain-tiny-schedule"
-TARGET = Target("bigtrain-tiny", "team-a", "tiny-experiment", "tiny-runner")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KF_PIPELINES_TOKEN", "KF_PIPELINES_TOKEN_FILE", "KF_PIPELINES_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("pipelines.kubeflow.auth.POD_TOKEN_PATHS", ())
+def _no_settle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(schedule_module, "SETTLE_S", 0.0)
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "pipeline.yaml")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKfp]:
-    with FakeKfp() as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: FakeKfp) -> KfpApi:
-    return KfpApi(fake.url, "team-a")
 
 
 def _replace(api: KfpApi, package: Path, out: io.StringIO | None = None, **options: object):

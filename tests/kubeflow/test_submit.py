@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from pipelines.cli import main
 from pipelines.kubeflow.client import KfpApi, KfpApiError
 from pipelines.kubeflow.submit import (
     Published,
-    Target,
     code_hash,
     publish,
     start_run,
@@ -26,33 +24,10 @@ from pipelines.kubeflow.submit import (
     watch_run,
 )
 from tests.conftest import DEMO_CONFIG
+from tests.kubeflow.conftest import TARGET
 from tests.kubeflow.fake_kfp import FakeKfp, compile_tiny_pipeline
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
-TARGET = Target("bigtrain-tiny", "team-a", "tiny-experiment", "tiny-runner")
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KF_PIPELINES_TOKEN", "KF_PIPELINES_TOKEN_FILE", "KF_PIPELINES_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("pipelines.kubeflow.auth.POD_TOKEN_PATHS", ())
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "pipeline.yaml")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKfp]:
-    with FakeKfp() as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: FakeKfp) -> KfpApi:
-    return KfpApi(fake.url, "team-a")
 
 
 def _uploaded_spec(request) -> dict:

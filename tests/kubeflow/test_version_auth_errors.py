@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -20,19 +19,6 @@ from tests.conftest import DEMO_CONFIG
 from tests.kubeflow.fake_kfp import FakeKfp
 
 TOKEN = "tok-7f3a9c1e-DO-NOT-LEAK-5b2d"
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KF_PIPELINES_TOKEN", "KF_PIPELINES_TOKEN_FILE", "KF_PIPELINES_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("pipelines.kubeflow.auth.POD_TOKEN_PATHS", ())
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKfp]:
-    with FakeKfp() as server:
-        yield server
 
 
 def _bigtrain(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
