@@ -17,11 +17,6 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.local_runner import run_local
 
     config = load_config(args.config)
-    if config.training.workers > 1:
-        raise ConfigError(
-            f"{args.config}: training.workers: {config.training.workers} workers cannot run locally yet "
-            "(multi-worker training is the distributed-training issue); use 1, or compile for Kubeflow"
-        )
     outcome = run_local(config, args.pipeline_root, use_cache=not args.no_cache)
     if args.summary:
         Path(args.summary).write_text(json.dumps(outcome.summary, indent=2, sort_keys=True))

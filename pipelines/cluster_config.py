@@ -164,10 +164,17 @@ class ClusterConfig(_Section):
     data_source: str = Field(min_length=1, description="the data glob as the pods see it")
     data_volume: VolumeMount | None = None
     serving: VolumeMount
+    shared: VolumeMount | None = Field(
+        default=None, description="ReadWriteMany volume for training checkpoints (default: the serving volume)"
+    )
     object_store: ObjectStore | None = None
     resources: dict[str, Resources] = Field(default_factory=_default_resources)
     retries: RetryPolicy = RetryPolicy()
     gpu: GpuPool | None = None
+    launcher_resources: Resources = Field(
+        default=Resources(cpu_request="250m", cpu_limit="1", memory_request="1G", memory_limit="4G"),
+        description="the train step's own pod when it launches a TFJob (the job's pods get resources.train)",
+    )
 
     @field_validator("pipeline_root")
     @classmethod
@@ -205,6 +212,16 @@ class ClusterConfig(_Section):
         elif scheme not in DATA_SCHEMES:
             raise ValueError(f"data_source: scheme {scheme}:// is not readable by Beam here; use gs:// or s3://")
         return self
+
+    @property
+    def shared_volume(self) -> VolumeMount:
+        """The volume the train step keeps its resumable state on."""
+        return self.shared or self.serving
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Where train steps keep their backup, one directory per step cache key, on the shared volume."""
+        return f"{self.shared_volume.mount_path.rstrip('/')}/.bigtrain/checkpoints"
 
     def resources_for(self, step: str) -> Resources:
         """The resources of one step (defaults filled in)."""

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
+from components.train.settings import ModelSettings, TrainingSettings
 from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
 
 THRESHOLD_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall")
@@ -43,28 +44,9 @@ class SplitConfig(_Section):
         return self
 
 
-class ModelConfig(_Section):
-    hidden_units: list[int] = Field(default=[64, 32], min_length=1)
-    dropout: float = Field(default=0.1, ge=0, lt=1)
-    max_embedding_dim: int = Field(default=16, ge=1)
-
-    @field_validator("hidden_units")
-    @classmethod
-    def _positive(cls, units: list[int]) -> list[int]:
-        if any(u < 1 for u in units):
-            raise ValueError("every layer needs at least one unit")
-        return units
-
-
-class TrainingConfig(_Section):
-    epochs: int = Field(default=5, ge=1)
-    batch_size: int = Field(default=256, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0)
-    early_stopping_patience: int = Field(default=2, ge=1)
-    clipnorm: float | None = Field(default=1.0, gt=0)
-    mixed_precision: bool = False
-    seed: int = 42
-    workers: int = Field(default=1, ge=1, le=64, description="training processes; >1 is multi-worker")
+# The model and training sections are the train step's own settings models (validated again on arrival there).
+ModelConfig = ModelSettings
+TrainingConfig = TrainingSettings
 
 
 class Threshold(_Section):

@@ -4,6 +4,7 @@ Locally (``target=None``) the tasks carry no platform settings. For a cluster (`
 get their image, resources, retries, object-store credentials, volumes and the GPU node pool from the config.
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from components.notify.webhook import WEBHOOK_ENV
 from components.preprocess.component import preprocess
 from components.push.component import push, resolve_baseline
 from components.resolve_data.component import resolve_data
+from components.train.cluster_component import train_on_cluster
 from components.train.component import train
 from pipelines.cluster_config import EXIT_STEP, PIPELINE_STEPS, RETRIED_STEPS, ClusterConfig, NotifyConfig
 from pipelines.config import RunConfig
@@ -26,6 +28,7 @@ DEFAULT_IMAGE = "bigtrain:latest"
 STEPS = PIPELINE_STEPS
 # Set at every task's process start: bigtrain uses tf_keras deliberately (see components/train/model.py).
 TASK_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+LOCAL_CHECKPOINT_ROOT = ".bigtrain/checkpoints"  # relative to where bigtrain runs; the local runner passes its own
 S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL"  # boto3 (Beam's s3:// filesystem) reads the endpoint from here
 
 COMPONENTS: dict[str, Callable[..., Any]] = {
@@ -54,6 +57,7 @@ class ClusterTarget:
     image: str
     gpu_image: str
     notify: NotifyConfig
+    warm_start: bool = False
 
 
 def code_parameter(step: str) -> str:
@@ -62,14 +66,21 @@ def code_parameter(step: str) -> str:
 
 
 def step_code_versions() -> dict[str, str]:
-    """Pipeline arguments: each versioned step's code hash, keyed by its parameter name."""
-    return {code_parameter(step): code_version(COMPONENTS[step]) for step in VERSIONED_STEPS}
+    """Pipeline arguments: each versioned step's code hash, keyed by its parameter name.
+
+    train's hash covers both of its forms, the local step and the cluster launcher (whose pods run the local code).
+    """
+    versions = {code_parameter(step): code_version(COMPONENTS[step]) for step in VERSIONED_STEPS}
+    both = versions[code_parameter("train")] + code_version(train_on_cluster)
+    versions[code_parameter("train")] = hashlib.sha256(both.encode()).hexdigest()[:16]
+    return versions
 
 
-def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget) -> None:
-    """Resources, retries, credentials, volumes and the GPU pool of one task on the cluster."""
+def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget, launcher: bool = False) -> None:
+    """Resources, retries, credentials, volumes and the GPU pool of one task on the cluster (``launcher``: the train
+    launcher, whose TFJob's pods, not the task itself, get the train resources and go to the pool)."""
     cluster = target.cluster
-    size = cluster.resources_for(step)
+    size = cluster.launcher_resources if launcher else cluster.resources_for(step)
     task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
     task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
     if step in RETRIED_STEPS and cluster.retries.count:
@@ -91,12 +102,15 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget) -> 
             task.set_env_variable(S3_ENDPOINT_ENV, store.endpoint)
     if cluster.data_volume is not None and step in ("resolve-data", "ingest"):
         kubernetes.mount_pvc(task, pvc_name=cluster.data_volume.pvc, mount_path=cluster.data_volume.mount_path)
-    if step in ("resolve-baseline", "push"):
-        kubernetes.mount_pvc(task, pvc_name=cluster.serving.pvc, mount_path=cluster.serving.mount_path)
+    volumes = {"resolve-baseline": [cluster.serving], "push": [cluster.serving], "train": [cluster.shared_volume]}
+    if target.warm_start and cluster.shared_volume != cluster.serving:
+        volumes["train"].append(cluster.serving)  # the baseline to warm-start from lives in the registry
+    for volume in volumes.get(step, []):
+        kubernetes.mount_pvc(task, pvc_name=volume.pvc, mount_path=volume.mount_path)
     webhook = target.notify.webhook
     if webhook is not None and step in ("summarize", EXIT_STEP):
         kubernetes.use_secret_as_env(task, secret_name=webhook.secret, secret_key_to_env={webhook.key: WEBHOOK_ENV})
-    if step == "train" and cluster.gpu is not None:
+    if step == "train" and cluster.gpu is not None and not launcher:
         gpu = cluster.gpu
         task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.count)
         for key, value in sorted(gpu.node_selector.items()):
@@ -105,6 +119,34 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget) -> 
             kubernetes.add_toleration(
                 task, key=toleration.key, operator=toleration.operator, value=toleration.value, effect=toleration.effect
             )
+
+
+def trains_as_tfjob(config: RunConfig, target: "ClusterTarget | None") -> bool:
+    """True when the train step launches a TFJob: on a cluster, with several workers or a GPU pool."""
+    return target is not None and (config.training.workers > 1 or target.cluster.gpu is not None)
+
+
+def tfjob_parameters(config: RunConfig, target: ClusterTarget) -> dict[str, Any]:
+    """The train launcher's cluster parameters: where and how its TFJob runs (see train_on_cluster)."""
+    cluster = target.cluster
+    return {
+        "image": target.gpu_image,
+        "namespace": cluster.namespace,
+        "service_account": cluster.service_account,
+        "resources": cluster.resources_for("train").model_dump(mode="json"),
+        "gpu": cluster.gpu.model_dump(mode="json", exclude_none=True) if cluster.gpu is not None else {},
+        "shared_pvc": cluster.shared_volume.pvc,
+        "shared_mount_path": cluster.shared_volume.mount_path,
+        "timeout_seconds": config.training.worker_timeout_seconds,
+    }
+
+
+def _train_launcher(image: str) -> Any:
+    """train_on_cluster as a component on ``image``, named "train" like the local step: the task, its executor and
+    what the UI and the tests look for keep their names."""
+    component = dsl.component(func=train_on_cluster, base_image=image, install_kfp_package=False)
+    component.component_spec.name = component.name = "train"
+    return component
 
 
 def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> Callable[..., Any]:
@@ -122,13 +164,13 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
     beam = {"beam_runner": config.beam.runner, "beam_args": list(config.beam.options)}
     pipeline_name = f"bigtrain-{config.name}"
 
-    def configure(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
+    def configure(task: dsl.PipelineTask, step: str, launcher: bool = False) -> dsl.PipelineTask:
         task.set_display_name(step)
         task.set_caching_options(step not in UNCACHED_STEPS)
         for key, value in TASK_ENV.items():
             task.set_env_variable(key, value)
         if target is not None:
-            _apply_cluster(task, step, target)
+            _apply_cluster(task, step, target, launcher)
         return task
 
     @dsl.pipeline(
@@ -144,6 +186,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
         push_code: str,
         source: str = target.cluster.data_source if target else config.data.source,
         serving_root: str = target.cluster.serving.mount_path if target else config.push.serving_root,
+        checkpoint_root: str = target.cluster.checkpoint_root if target else LOCAL_CHECKPOINT_ROOT,
     ):
         code = {
             "ingest": ingest_code,
@@ -182,21 +225,27 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 ),
                 "preprocess",
             )
-            trained = configure(
-                ops["train"](
-                    transformed=prepared.outputs["transformed"],
-                    transform_graph=prepared.outputs["transform_graph"],
-                    columns=columns,
-                    model_settings=config.model.model_dump(),
-                    training_settings=config.training.model_dump(exclude_none=True),
-                    **versions("train"),
-                ),
-                "train",
-            )
             baseline = configure(
                 ops["resolve-baseline"](serving_root=serving_root, model_name=config.push.model_name),
                 "resolve-baseline",
             )
+            train_inputs = dict(
+                transformed=prepared.outputs["transformed"],
+                transform_graph=prepared.outputs["transform_graph"],
+                columns=columns,
+                model_settings=config.model.model_dump(mode="json"),
+                training_settings=config.training.model_dump(mode="json"),
+                # Only a warm-starting run depends on the registry; others keep their cache across pushes.
+                warm_start_from=baseline.outputs["baseline_path"] if config.training.warm_start else "",
+                checkpoint_root=checkpoint_root,
+                **versions("train"),
+            )
+            if target is not None and trains_as_tfjob(config, target):
+                # A CPU launcher pod; the TFJob's pods get the image, resources and GPU pool of the train step.
+                launcher = _train_launcher(target.image)(**train_inputs, **tfjob_parameters(config, target))
+                trained = configure(launcher, "train", launcher=True)
+            else:
+                trained = configure(ops["train"](**train_inputs), "train")
             evaluated = configure(
                 ops["evaluate"](
                     model=trained.outputs["model"],

@@ -24,6 +24,7 @@ from pipelines.progress import ProgressTap, strip_ansi
 from pipelines.summary import build_summary, format_summary
 
 RUNS_DIR = "_runs"
+CHECKPOINTS_DIR = "_checkpoints"  # train's resumable state, one directory per step cache key
 LOG_FILE = "bigtrain.log"
 SUMMARY_FILE = "summary.json"
 
@@ -82,7 +83,7 @@ def run_local(
     started = time.monotonic()
     root = Path(pipeline_root).resolve()
     matching_files(config.data.source)  # fail fast (exit 2) on missing data; the DAG's resolve-data step hashes it
-    arguments = step_code_versions()
+    arguments = {**step_code_versions(), "checkpoint_root": str(root / CHECKPOINTS_DIR)}
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=True)

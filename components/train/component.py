@@ -1,4 +1,4 @@
-"""KFP adapter for train: ``components.train.trainer`` does the work."""
+"""KFP adapter for train: ``components.train.launch`` runs one process or N local workers of the trainer."""
 
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
@@ -9,26 +9,53 @@ def train(
     columns: dict,
     model_settings: dict,
     training_settings: dict,
+    warm_start_from: str,
+    checkpoint_root: str,
     code_version: str,
     data_fingerprint: str,
     model: Output[Model],
     training_logs: Output[Artifact],
 ) -> float:
-    """Train the Keras model and export it with the transform attached; returns the best eval AUC."""
+    """Train the Keras model and export it with the transform attached; returns the best validation AUC.
+
+    Args:
+        transformed: Preprocess's transformed train/eval splits.
+        transform_graph: The tf.Transform graph, attached to the exported model.
+        columns: The data contract.
+        model_settings: The config's ``model`` section.
+        training_settings: The config's ``training`` section (``workers`` > 1 starts that many local workers).
+        warm_start_from: The latest pushed model to initialize from (``training.warm_start``), or empty.
+        checkpoint_root: Where this step's backup lives, keyed so that a retry of the same step resumes.
+        code_version: This step's code hash (a cache key).
+        data_fingerprint: The input data's fingerprint (a cache key).
+    """
+    import os
+    import shutil
     from dataclasses import asdict
 
-    from beam_jobs.contract import parse_columns
-    from components.train.trainer import train as run_training
+    from components.train.launch import train_locally
+    from components.train.request import TrainRequest, resume_key
+    from components.train.settings import ModelSettings, TrainingSettings
 
-    result = run_training(
-        transformed.path,
-        transform_graph.path,
-        parse_columns(columns),
-        model_settings,
-        training_settings,
-        model.path,
-        training_logs.path,
+    model_config = ModelSettings.model_validate(model_settings)
+    training_config = TrainingSettings.model_validate(training_settings)
+    key = resume_key(code_version, data_fingerprint, model_config, training_config)
+    request = TrainRequest(
+        transformed_dir=transformed.path,
+        transform_graph_dir=transform_graph.path,
+        columns=columns,
+        model=model_config,
+        training=training_config,
+        model_dir=model.path,
+        logs_dir=training_logs.path,
+        backup_dir=os.path.join(checkpoint_root, key, "backup"),
+        warm_start_from=warm_start_from,
+        train_examples=transformed.metadata.get("train_rows"),
+        eval_examples=transformed.metadata.get("eval_rows"),
     )
+    result = train_locally(request)
+    # Finished: nothing to resume any more (BackupAndRestore already emptied its directory).
+    shutil.rmtree(os.path.join(checkpoint_root, key), ignore_errors=True)
     model.metadata.update({"framework": "tensorflow", "best_eval_auc": result.best_eval_auc})
     training_logs.metadata.update(asdict(result))
     return result.best_eval_auc

@@ -11,6 +11,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from components.train.warm_start import save_for_warm_start
+
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 _EXAMPLES = tf.TensorSpec([None], tf.string, name="examples")
@@ -49,3 +51,4 @@ def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, label: s
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
     tf.saved_model.save(model, export_dir, signatures=signatures)
+    save_for_warm_start(model, tft_output.transformed_feature_spec(), export_dir)

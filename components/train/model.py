@@ -35,8 +35,10 @@ def build_model(
     hidden_units: list[int],
     dropout: float,
     max_embedding_dim: int,
-    learning_rate: float,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
     clipnorm: float | None,
+    l2: float = 0.0,
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     """A compiled binary classifier with one sigmoid output (float32 even under mixed precision)."""
     inputs: dict[str, keras.Input] = {}
@@ -55,7 +57,10 @@ def build_model(
         inputs[feature.name] = tensor
     hidden = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
     for index, units in enumerate(hidden_units):
-        hidden = keras.layers.Dense(units, activation="relu", name=f"dense_{index}")(hidden)
+        regularizer = keras.regularizers.L2(l2) if l2 else None
+        hidden = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer, name=f"dense_{index}")(
+            hidden
+        )
         if dropout:
             hidden = keras.layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
     output = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(hidden)
@@ -65,5 +70,7 @@ def build_model(
         optimizer=optimizer,
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        # Several steps per call into the graph: on small models most of a step is Python overhead otherwise.
+        steps_per_execution=steps_per_execution,
     )
     return model

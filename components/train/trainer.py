@@ -1,4 +1,8 @@
-"""Training: transformed examples + transform graph + settings → an exported SavedModel and training logs."""
+"""Training: a TrainRequest and a tf.distribute strategy in → an exported SavedModel, curves and a result.
+
+The strategy is made by the caller (``components.train.main``) before any other TensorFlow op, as
+MultiWorkerMirroredStrategy requires. Every worker runs this same function; only the chief's export is kept.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,34 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from typing import Any
 
+import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from beam_jobs.contract import Columns
+from beam_jobs.contract import Columns, parse_columns
 from beam_jobs.transform import categorical_cardinality
 from components.train import distribute
+from components.train.curves import write_curves
 from components.train.dataset import transformed_dataset
 from components.train.export import export_model
+from components.train.lr_schedule import warmup_cosine
 from components.train.model import FeatureInput, build_model
+from components.train.request import TrainRequest
+from components.train.result import HISTORY_FILE, TrainingResult
+from components.train.warm_start import warm_start
 
-HISTORY_FILE = "history.json"
+STEPS_PER_EXECUTION = 16
+POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
-@dataclass(frozen=True)
-class TrainingResult:
-    """What a training run did."""
-
-    epochs_run: int
-    best_epoch: int
-    best_eval_auc: float
-    final_eval_loss: float
-    train_examples_per_epoch: int
-    seconds: float
-    workers: int
-    chief: bool
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: the loss became NaN or infinite."""
 
 
 def model_inputs(columns: Columns, tft_output: tft.TFTransformOutput) -> list[FeatureInput]:
@@ -47,22 +49,46 @@ def model_inputs(columns: Columns, tft_output: tft.TFTransformOutput) -> list[Fe
 
 
 @contextlib.contextmanager
-def _precision_policy(mixed: bool) -> Iterator[None]:
-    """Train under mixed_bfloat16 when asked, and put the process-wide Keras policy back afterwards."""
+def precision_policy(mode: str) -> Iterator[None]:
+    """Train under the requested Keras mixed-precision policy, and put the process-wide policy back afterwards.
+
+    float16 needs loss scaling, which tf_keras applies by wrapping the optimizer when the policy is mixed_float16.
+    """
     previous = keras.mixed_precision.global_policy()
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.mixed_precision.set_global_policy(POLICIES[mode])
     try:
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _callbacks(logs_dir: str, patience: int) -> list[keras.callbacks.Callback]:
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite, remembering where (TerminateOnNaN only stops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = f"epoch {self._epoch + 1}, step {batch + 1} (loss {float(loss)})"
+            self.model.stop_training = True
+
+
+def _callbacks(request: TrainRequest, guard: _StopOnNonFinite) -> list[keras.callbacks.Callback]:
+    logs_dir = request.logs_dir
     return [
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
-        # Resumes mid-training after a preempted worker restarts (same logs_dir on retry).
-        keras.callbacks.BackupAndRestore(os.path.join(logs_dir, "backup")),
+        guard,
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=request.training.early_stopping_patience, restore_best_weights=True
+        ),
+        # Resumes mid-training after a killed or preempted step: the directory is the same for every retry.
+        keras.callbacks.BackupAndRestore(request.backup_dir),
         keras.callbacks.ModelCheckpoint(
             os.path.join(logs_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"), save_weights_only=True
         ),
@@ -70,68 +96,118 @@ def _callbacks(logs_dir: str, patience: int) -> list[keras.callbacks.Callback]:
     ]
 
 
-def train(
-    transformed_dir: str,
-    transform_graph_dir: str,
-    columns: Columns,
-    model_settings: dict[str, Any],
-    training_settings: dict[str, Any],
-    model_dir: str,
-    logs_dir: str,
-) -> TrainingResult:
-    """Train on ``transformed_dir/train``, early-stop on ``eval``, export to ``model_dir``."""
+def _has_backup(backup_dir: str) -> bool:
+    """True when an earlier attempt of this step left the chief's state, which BackupAndRestore resumes from.
+
+    Other workers' ``workertemp_*`` leftovers do not count: they are never restored from.
+    """
+    return tf.train.latest_checkpoint(os.path.join(backup_dir, "chief")) is not None
+
+
+def _count(known: int | None, transformed_dir: str, split: str, spec: Mapping[str, Any], label: str) -> int:
+    """Examples in a split: preprocess's count when the request has it, else one pass over the records."""
+    if known is not None:
+        return known
+    pattern = os.path.join(transformed_dir, split, "part*")
+    counted = transformed_dataset(pattern, dict(spec), label, 1024, shuffle=False, cache=False)
+    return int(sum(int(tf.shape(y)[0]) for _, y in counted))
+
+
+def _check_finite(model: keras.Model) -> None:
+    for weight in model.weights:
+        if not bool(tf.reduce_all(tf.math.is_finite(tf.cast(weight, tf.float32)))):
+            raise NonFiniteLossError(f"the trained model has non-finite weights in {weight.name}; not exporting it")
+
+
+def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Mapping[str, Any]) -> TrainingResult:
+    """Train on ``<transformed_dir>/train``, early-stop on ``eval``, export to ``request.model_dir`` (chief only)."""
     started = time.monotonic()
-    tf_config = distribute.read_tf_config()
-    keras.utils.set_random_seed(int(training_settings.get("seed", 42)))
-    with _precision_policy(bool(training_settings.get("mixed_precision"))):
-        tft_output = tft.TFTransformOutput(transform_graph_dir)
+    settings, model_settings = request.training, request.model
+    columns = parse_columns(request.columns)
+    workers = distribute.worker_count(tf_config)
+    chief = distribute.is_chief(tf_config)
+    keras.utils.set_random_seed(settings.seed)
+    resuming = _has_backup(request.backup_dir)
+    with precision_policy(settings.mixed_precision):
+        tft_output = tft.TFTransformOutput(request.transform_graph_dir)
         spec = tft_output.transformed_feature_spec()
         label = columns.label
-        batch_size = int(training_settings["batch_size"])
+        global_batch = settings.batch_size * workers
         train_data = transformed_dataset(
-            os.path.join(transformed_dir, "train", "part*"),
+            os.path.join(request.transformed_dir, "train", "part*"),
             spec,
             label,
-            batch_size,
+            global_batch,
             shuffle=True,
-            seed=int(training_settings.get("seed", 42)),
+            seed=settings.seed,
+            repeat=True,  # epochs are counted in steps, so several steps can run per execution
         )
-        eval_data = transformed_dataset(os.path.join(transformed_dir, "eval", "part*"), spec, label, batch_size, False)
-        strategy = distribute.make_strategy(tf_config)
+        eval_data = transformed_dataset(
+            os.path.join(request.transformed_dir, "eval", "part*"), spec, label, global_batch, False
+        )
+        train_examples = _count(request.train_examples, request.transformed_dir, "train", spec, label)
+        eval_examples = _count(request.eval_examples, request.transformed_dir, "eval", spec, label)
+        steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
         with strategy.scope():
             model = build_model(
                 model_inputs(columns, tft_output),
-                hidden_units=list(model_settings["hidden_units"]),
-                dropout=float(model_settings["dropout"]),
-                max_embedding_dim=int(model_settings.get("max_embedding_dim", 16)),
-                learning_rate=float(training_settings["learning_rate"]),
-                clipnorm=training_settings.get("clipnorm"),
+                hidden_units=list(model_settings.hidden_units),
+                dropout=model_settings.dropout,
+                max_embedding_dim=model_settings.max_embedding_dim,
+                l2=model_settings.l2,
+                learning_rate=warmup_cosine(
+                    settings.learning_rate,
+                    warmup_steps=round(settings.warmup_epochs * steps_per_epoch),
+                    total_steps=settings.epochs * steps_per_epoch,
+                ),
+                clipnorm=settings.clipnorm,
+                steps_per_execution=min(STEPS_PER_EXECUTION, steps_per_epoch),
             )
+            # A resumed run continues its own weights; warm start applies to a fresh start only.
+            warm = None if resuming else warm_start(model, request.warm_start_from, spec)
+        guard = _StopOnNonFinite()
         history = model.fit(
             train_data,
             validation_data=eval_data,
-            epochs=int(training_settings["epochs"]),
-            callbacks=_callbacks(logs_dir, int(training_settings.get("early_stopping_patience", 2))),
+            epochs=settings.epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=max(1, math.ceil(eval_examples / global_batch)),
+            callbacks=_callbacks(request, guard),
             verbose=2,
         )
-        export_model(model, tft_output, label, distribute.write_dir(model_dir, tf_config))
-        val_auc = [float(v) for v in history.history.get("val_auc", [math.nan])]
-        best = max(range(len(val_auc)), key=lambda i: val_auc[i])
-        result = TrainingResult(
-            epochs_run=len(history.epoch),
-            best_epoch=best + 1,
-            best_eval_auc=val_auc[best],
-            final_eval_loss=float(history.history.get("val_loss", [math.nan])[-1]),
-            train_examples_per_epoch=int(sum(1 for _ in train_data.unbatch())),
-            seconds=round(time.monotonic() - started, 2),
-            workers=distribute.worker_count(tf_config),
-            chief=distribute.is_chief(tf_config),
-        )
-        os.makedirs(logs_dir, exist_ok=True)
-        with open(os.path.join(logs_dir, HISTORY_FILE), "w") as handle:
-            json.dump({"result": asdict(result), "history": _jsonable(history.history)}, handle, indent=2)
-        return result
-
-
-def _jsonable(history: dict[str, list[Any]]) -> dict[str, list[float]]:
-    return {key: [float(v) for v in values] for key, values in history.items()}
+        if guard.where is not None:
+            raise NonFiniteLossError(
+                f"training diverged at {guard.where}; lower training.learning_rate or set training.clipnorm"
+            )
+        _check_finite(model)
+        target = distribute.write_dir(request.model_dir, tf_config)
+        try:
+            export_model(model, tft_output, label, target)
+        finally:
+            if not chief:
+                shutil.rmtree(target, ignore_errors=True)
+    # With BackupAndRestore, fit continues at the saved epoch and History numbers epochs from there.
+    resumed_from = history.epoch[0] if history.epoch else 0
+    val_auc = [float(v) for v in history.history.get("val_auc", [math.nan])]
+    best = max(range(len(val_auc)), key=lambda i: val_auc[i])
+    result = TrainingResult(
+        epochs_run=resumed_from + len(history.epoch),
+        best_epoch=resumed_from + best + 1,
+        best_eval_auc=val_auc[best],
+        final_eval_loss=float(history.history.get("val_loss", [math.nan])[-1]),
+        train_examples_per_epoch=train_examples,
+        seconds=round(time.monotonic() - started, 2),
+        workers=workers,
+        chief=chief,
+        resumed_from_epoch=resumed_from,
+        warm_started=bool(warm and warm.applied),
+        warm_start_note=warm.note if warm else "",
+    )
+    if chief:
+        os.makedirs(request.logs_dir, exist_ok=True)
+        curves = {key: [float(v) for v in values] for key, values in history.history.items()}
+        with open(os.path.join(request.logs_dir, HISTORY_FILE), "w") as handle:
+            json.dump({"result": asdict(result), "history": curves}, handle, indent=2)
+        result.write(request.logs_dir)
+        write_curves(curves, request.logs_dir, first_epoch=resumed_from + 1)
+    return result

@@ -41,12 +41,9 @@ def cluster_target(config: RunConfig, image: str | None = None) -> tuple[Cluster
         for name, ref in (("image", chosen), ("gpu_image", gpu_image))
         if not is_digest_reference(ref) and (name == "image" or ref != chosen)
     ]
-    if config.training.workers > 1:
-        warnings.append(
-            f"training.workers={config.training.workers}: the multi-worker launcher is not built yet (distributed "
-            "training issue); the train step runs as one process on the GPU pool"
-        )
-    return ClusterTarget(cluster=cluster, image=chosen, gpu_image=gpu_image, notify=config.notify), warnings
+    return ClusterTarget(
+        cluster=cluster, image=chosen, gpu_image=gpu_image, notify=config.notify, warm_start=config.training.warm_start
+    ), warnings
 
 
 def compile_for_cluster(

@@ -96,7 +96,9 @@ def test_resources_and_retries_per_step(compiled: dict[str, str], name: str):
     executors = spec["deploymentSpec"]["executors"]
     for step in CLUSTER_STEPS:
         resources = executors[f"exec-{step}"]["container"]["resources"]
-        want = config.cluster.resources_for(step)
+        # On the GPU config train launches a TFJob: its own pod is small, the job's pods get resources.train.
+        launcher = name == "gpu" and step == "train"
+        want = config.cluster.launcher_resources if launcher else config.cluster.resources_for(step)
         assert resources["resourceCpuRequest"] == want.cpu_request and resources["resourceCpuLimit"] == want.cpu_limit
         assert resources["resourceMemoryRequest"] == want.memory_request
         assert resources["resourceMemoryLimit"] == want.memory_limit
@@ -126,25 +128,35 @@ def test_demo_reads_minio_with_credentials_from_the_secret(compiled: dict[str, s
         assert env["TF_USE_LEGACY_KERAS"] == "1"
         assert spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["image"] == DEMO_IMAGE
         mounts = {(m["constant"], m["mountPath"]) for m in executor.get("pvcMount", [])}
-        assert mounts == ({("bigtrain-serving", "/mnt/serving")} if step in ("resolve-baseline", "push") else set())
+        # The registry for resolve-baseline and push; the shared volume (default: the same claim) for train.
+        mounted = step in ("resolve-baseline", "push", "train")
+        assert mounts == ({("bigtrain-serving", "/mnt/serving")} if mounted else set()), step
 
 
-def test_gpu_pipeline_puts_train_on_the_a100_pool(compiled: dict[str, str]):
+def test_gpu_pipeline_launches_train_as_a_tfjob_on_the_a100_pool(compiled: dict[str, str]):
     spec, platform = _docs(compiled["gpu"])
     assert spec["defaultPipelineRoot"] == "gs://example-bigtrain/pipeline-root"
     executors = spec["deploymentSpec"]["executors"]
+    # 4 workers on GPUs: the train task is a CPU launcher of a TFJob; the job's pods get the image and the pool.
     train = executors["exec-train"]["container"]
-    assert train["image"].startswith("ghcr.io/example/bigtrain-gpu@sha256:")
-    assert train["resources"]["accelerator"] == {
-        "count": "1", "resourceCount": "1", "resourceType": "nvidia.com/gpu", "type": "nvidia.com/gpu"
+    assert "--function_to_execute" in train["args"] and "train_on_cluster" in train["args"]
+    assert train["image"] == "ghcr.io/example/bigtrain@sha256:" + "0" * 64
+    assert _inner_tasks(spec)["train"]["taskInfo"] == {"name": "train"}
+    parameters = _inner_tasks(spec)["train"]["inputs"]["parameters"]
+    job = {key: value["runtimeValue"]["constant"] for key, value in parameters.items() if "runtimeValue" in value}
+    assert job["image"] == "ghcr.io/example/bigtrain-gpu@sha256:" + "1" * 64
+    assert job["gpu"] == {
+        "accelerator": "nvidia.com/gpu",
+        "count": 1.0,  # a Struct number
+        "node_selector": {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"},
+        "tolerations": [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}],
     }
-    pool = {"labels": {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}}
-    assert platform["exec-train"]["nodeSelector"] == pool
-    taint = {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
-    assert platform["exec-train"]["tolerations"] == [taint]
+    assert job["resources"] == {"cpu_request": "8", "cpu_limit": "12", "memory_request": "48G", "memory_limit": "64G"}
+    assert (job["namespace"], job["service_account"]) == ("bigtrain", "bigtrain-pipeline-runner")
+    assert (job["shared_pvc"], job["shared_mount_path"]) == ("bigtrain-serving", "/mnt/serving")
+    assert job["timeout_seconds"] == 21600
+    assert job["training_settings"]["workers"] == 4
     for step in CLUSTER_STEPS:
-        if step == "train":
-            continue
         assert "accelerator" not in executors[f"exec-{step}"]["container"]["resources"], step
         assert "nodeSelector" not in platform[f"exec-{step}"] and "tolerations" not in platform[f"exec-{step}"], step
         assert not executors[f"exec-{step}"]["container"]["image"].startswith("ghcr.io/example/bigtrain-gpu")

@@ -57,12 +57,6 @@ def test_compile_needs_a_cluster_section_and_an_image(tmp_path: Path):
     assert not (tmp_path / "p.yaml").exists()
 
 
-def test_local_run_refuses_several_workers_naming_the_field(tmp_path: Path):
-    result = _bigtrain("run", "--config", str(DEMO_CONFIG.with_name("gpu-multiworker.yaml")), cwd=tmp_path)
-    assert result.returncode == 2
-    assert "training.workers: 4 workers cannot run locally yet" in result.stderr
-
-
 def test_demo_data_command(tmp_path: Path):
     result = _bigtrain("demo-data", "--rows", "500", "--output", "d", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -22,8 +22,10 @@ import tensorflow as tf
 from beam_jobs.preprocess import split_files
 from beam_jobs.records import decode_typed
 from components.train.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
-from components.train.trainer import HISTORY_FILE, TrainingResult, train
-from pipelines.config import TrainingConfig
+from components.train.main import run
+from components.train.request import TrainRequest
+from components.train.result import HISTORY_FILE, TrainingResult
+from components.train.settings import TrainingSettings
 
 EPOCHS = 2
 # Imputed at serving (missing: mean / mode / fill); region and hour are required.
@@ -51,18 +53,21 @@ def _example(values: dict) -> bytes:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, preprocessed, demo_config):
-    paths, _, _ = preprocessed
+    paths, stats, _ = preprocessed
     root = tmp_path_factory.mktemp("trained")
-    settings = TrainingConfig(epochs=EPOCHS, batch_size=128, learning_rate=0.01, seed=7).model_dump(exclude_none=True)
-    result = train(
-        paths.transformed,
-        paths.transform_graph,
-        demo_config.contract,
-        demo_config.model.model_dump(),
-        settings,
-        str(root / "model"),
-        str(root / "logs"),
+    request = TrainRequest(
+        transformed_dir=paths.transformed,
+        transform_graph_dir=paths.transform_graph,
+        columns=demo_config.columns_dict(),
+        model=demo_config.model,
+        training=TrainingSettings(epochs=EPOCHS, batch_size=128, learning_rate=0.01, seed=7),
+        model_dir=str(root / "model"),
+        logs_dir=str(root / "logs"),
+        backup_dir=str(root / "backup"),
+        train_examples=stats.train,
+        eval_examples=stats.eval,
     )
+    result = run(request, tf_config={})
     return result, root / "model", root / "logs"
 
 

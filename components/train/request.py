@@ -1,0 +1,50 @@
+"""What one training process needs, as a JSON document: the same for the in-process run, the local worker
+processes and the pods of a distributed job on the cluster (``python -m components.train.main REQUEST``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.train.settings import ModelSettings, TrainingSettings
+
+
+class TrainRequest(BaseModel):
+    """Inputs, settings and output locations of one training run (every process of it reads the same request)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transformed_dir: str = Field(description="preprocess's transformed splits: <dir>/{train,eval}/part*")
+    transform_graph_dir: str
+    columns: dict[str, Any] = Field(description="the data contract, as beam_jobs.contract.columns_to_dict gives it")
+    model: ModelSettings
+    training: TrainingSettings
+    model_dir: str = Field(description="where the chief exports the SavedModel")
+    logs_dir: str = Field(description="history, curves, checkpoints and TensorBoard logs")
+    backup_dir: str = Field(description="BackupAndRestore state; the same for every retry of the same step")
+    warm_start_from: str = Field(default="", description="a SavedModel directory to initialize from, or empty")
+    train_examples: int | None = Field(default=None, ge=0, description="rows in the train split, from preprocess")
+    eval_examples: int | None = Field(default=None, ge=0, description="rows in the eval split, from preprocess")
+
+    def write(self, path: str | Path) -> None:
+        """Write the request as JSON."""
+        Path(path).write_text(self.model_dump_json(indent=2))
+
+    @classmethod
+    def read(cls, path: str | Path) -> TrainRequest:
+        """Read and validate a request written by :meth:`write`."""
+        return cls.model_validate_json(Path(path).read_text())
+
+
+def resume_key(code_version: str, data_fingerprint: str, model: ModelSettings, training: TrainingSettings) -> str:
+    """A key that is the same for every retry of one train step and different for any other: the step's code, its
+    data and its settings (what KFP's cache key holds too). Names the step's backup directory."""
+    payload = json.dumps(
+        [code_version, data_fingerprint, model.model_dump(mode="json"), training.model_dump(mode="json")],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
