@@ -20,8 +20,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import counters
 from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.layout import RECORDS_SUFFIX
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
-from beam_jobs.records import RECORDS_SUFFIX, encode_ingested
+from beam_jobs.records import encode_ingested
 
 ROWS_COUNTER = "ingested_rows"
 RECORDS_PREFIX = "part"

@@ -3,8 +3,19 @@
 It lives in the bottom layer so that the Beam jobs, the components and the pipelines can all import it cheaply.
 """
 
+import os
+
+RECORDS_SUFFIX = ".tfrecord.gz"  # gzip is inferred from the suffix by Beam, TF and TFMA
+# Split roles: train fits, eval (validation) early-stops and tunes, test is read only by the evaluate step.
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
 EVALUATION_SUMMARY_FILE = "summary.json"  # in evaluate's `evaluation`: metrics, slices, blessing and failures
 PUSH_RECORD_FILE = "push.json"  # in push's `pushed`: whether, which version and where
 RUN_SUMMARY_FILE = "run_summary.json"  # in summarize's `run_summary`: the headline facts of a succeeded run
 RUN_STATUS_FILE = "run_status.json"  # in finalize's `run_status`: the final state of every run, failed or not
+
+
+def split_files(directory: str, split: str) -> str:
+    """The file pattern of one split's TFRecords under a splits directory (``<dir>/<split>/part*.tfrecord.gz``)."""
+    return os.path.join(directory, split, f"part*{RECORDS_SUFFIX}")

@@ -23,9 +23,9 @@ from tfx_bsl.public import tfxio
 from beam_jobs import counters
 from beam_jobs.cleaning import REJECTION_KINDS, clean_row, split_key
 from beam_jobs.contract import Columns, parse_columns
-from beam_jobs.layout import STATS_FILE
+from beam_jobs.layout import RECORDS_SUFFIX, STATS_FILE
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
-from beam_jobs.records import RAW, RECORDS_SUFFIX, SOURCE, decode_ingested, encode_typed
+from beam_jobs.records import RAW, SOURCE, decode_ingested, encode_typed
 from beam_jobs.split import SPLITS, assign_split
 from beam_jobs.transform import make_preprocessing_fn, raw_schema
 
@@ -75,11 +75,6 @@ class PreprocessStats:
                 f"{self.input} rows in, {out} out (train {self.train}, eval {self.eval}, test {self.test}, "
                 f"quarantined {self.quarantined})"
             )
-
-
-def split_files(directory: str, split: str) -> str:
-    """The file pattern of one split's TFRecords under a splits directory."""
-    return os.path.join(directory, split, f"part*{RECORDS_SUFFIX}")
 
 
 class _CleanAndSplit(beam.DoFn):

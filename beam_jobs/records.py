@@ -15,7 +15,6 @@ from typing import Any
 
 import tensorflow as tf
 
-RECORDS_SUFFIX = ".tfrecord.gz"  # gzip is inferred from the suffix by Beam, TF and TFMA
 SOURCE = "_source"
 ERROR = "_error"
 RAW = "_raw"

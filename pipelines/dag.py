@@ -278,6 +278,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     statistics=prepared.outputs["statistics"],
                     evaluation=evaluated.outputs["evaluation"],
                     pushed=pushed.outputs["pushed"],
+                    training_logs=trained.outputs["training_logs"],
                     pipeline_name=pipeline_name,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 ),

@@ -70,7 +70,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if overall:
         shown = ("auc", "auc_pr", "accuracy", "precision", "recall")
         values = "  ".join(f"{k} {_fmt(overall[k])}" for k in shown if overall.get(k) is not None)
-        lines.append(f"  overall   {values}  n={int(overall.get('example_count') or 0)}")
+        split = summary.get("evaluated_split") or "?"
+        lines.append(f"  overall   {values}  n={int(overall.get('example_count') or 0)}  ({split} split)")
+        if summary.get("validation_auc") is not None:
+            lines.append(f"  validation auc {summary['validation_auc']:.3f} (eval split, chose the model in training)")
         if summary.get("baseline"):
             lines.append(f"  baseline  auc {_fmt(summary['baseline'].get('auc'))}")
     lines.extend(_slice_lines(summary))

@@ -26,13 +26,13 @@ def evaluate(
     import os
     from collections import namedtuple
 
-    from beam_jobs.layout import EVALUATION_SUMMARY_FILE
+    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, TEST_SPLIT, split_files
     from beam_jobs.options import beam_flags
     from components.evaluate.analysis import run_evaluation, write_blessing
 
     outcome = run_evaluation(
         candidate_dir=model.path,
-        examples_pattern=os.path.join(raw_examples.path, "eval", "part*"),
+        examples_pattern=split_files(raw_examples.path, TEST_SPLIT),  # held out: nothing before this step read it
         output_dir=os.path.join(evaluation.path, "tfma"),
         label_key=label,
         slices=slices,
@@ -40,7 +40,7 @@ def evaluate(
         baseline_dir=baseline_path or None,
         beam_args=beam_flags(beam_runner, beam_args),
     )
-    summary = outcome.to_json()
+    summary = {**outcome.to_json(), "split": TEST_SPLIT}
     with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)
     write_blessing(outcome, blessing.path)

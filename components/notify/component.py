@@ -8,6 +8,7 @@ def summarize(
     statistics: Input[Artifact],
     evaluation: Input[Artifact],
     pushed: Input[Artifact],
+    training_logs: Input[Artifact],
     pipeline_name: str,
     run_name: str,
     run_summary: Output[Artifact],
@@ -18,6 +19,7 @@ def summarize(
         statistics: Preprocess's row counts.
         evaluation: Evaluate's metrics and blessing.
         pushed: Push's record of what was published.
+        training_logs: Train's result, for the validation AUC next to the test metrics.
         pipeline_name: The KFP pipeline name, for the notification.
         run_name: The KFP run (job) name, for the notification.
     """
@@ -28,7 +30,7 @@ def summarize(
     from components.notify.run_summary import collect, headline
     from components.notify.webhook import post_status
 
-    facts = collect(statistics.path, evaluation.path, pushed.path)
+    facts = collect(statistics.path, evaluation.path, pushed.path, training_logs.path)
     os.makedirs(run_summary.path, exist_ok=True)
     with open(os.path.join(run_summary.path, RUN_SUMMARY_FILE), "w") as handle:
         json.dump({"pipeline": pipeline_name, "run": run_name, **facts}, handle, indent=2, sort_keys=True)

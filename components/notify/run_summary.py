@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, STATS_FILE
+from components.train.result import RESULT_FILE
 
 ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
 HEADLINE_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall", "example_count")
@@ -20,12 +21,17 @@ def _read_json(directory: str, name: str) -> dict[str, Any]:
         return json.load(handle)
 
 
-def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str) -> dict[str, Any]:
-    """Counts, metrics, blessing and push result; a missing artifact leaves its facts empty."""
+def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str, training_dir: str = "") -> dict[str, Any]:
+    """Counts, metrics (and the split they come from), training's validation AUC, blessing and push result; a
+    missing artifact leaves its facts empty."""
     stats = _read_json(statistics_dir, STATS_FILE)
     evaluation = _read_json(evaluation_dir, EVALUATION_SUMMARY_FILE)
     pushed = _read_json(pushed_dir, PUSH_RECORD_FILE)
+    training = _read_json(training_dir, RESULT_FILE)
     return {
+        "evaluated_split": evaluation.get("split"),
+        # The AUC on the split that chose the model (early stopping): a large gap to the test AUC means overfitting it.
+        "validation_auc": training.get("best_eval_auc"),
         "rows": {key: stats.get(key) for key in ROW_KEYS},
         "quarantine_reasons": stats.get("quarantine_reasons", {}),
         "metrics": {"overall": evaluation.get("overall", {}), "slices": evaluation.get("slices", {})},
@@ -47,6 +53,8 @@ def headline(facts: dict[str, Any]) -> dict[str, Any]:
     overall = facts["metrics"]["overall"]
     return {
         "metrics": {name: overall[name] for name in HEADLINE_METRICS if overall.get(name) is not None},
+        "evaluated_split": facts["evaluated_split"],
+        "validation_auc": facts["validation_auc"],
         "rows": facts["rows"],
         "blessed": facts["blessed"],
         "pushed_version": (facts["pushed"] or {}).get("version"),

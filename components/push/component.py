@@ -36,14 +36,14 @@ def push(
     import json
     import os
 
-    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE
+    from beam_jobs.layout import EVAL_SPLIT, EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, split_files
     from components.push.pusher import push_if_blessed
 
     outcome = push_if_blessed(
         model_dir=model.path,
         blessing_dir=blessing.path,
         evaluation_summary=os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE),
-        examples_pattern=os.path.join(raw_examples.path, "eval", "part*"),
+        examples_pattern=split_files(raw_examples.path, EVAL_SPLIT),
         serving_root=serving_root,
         model_name=model_name,
         config_hash=config_hash,

@@ -21,6 +21,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, split_files
 from beam_jobs.transform import categorical_cardinality
 from components.train import distribute
 from components.train.curves import write_curves
@@ -108,7 +109,7 @@ def _count(known: int | None, transformed_dir: str, split: str, spec: Mapping[st
     """Examples in a split: preprocess's count when the request has it, else one pass over the records."""
     if known is not None:
         return known
-    pattern = os.path.join(transformed_dir, split, "part*")
+    pattern = split_files(transformed_dir, split)
     counted = transformed_dataset(pattern, dict(spec), label, 1024, shuffle=False, cache=False)
     return int(sum(int(tf.shape(y)[0]) for _, y in counted))
 
@@ -134,7 +135,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
         label = columns.label
         global_batch = settings.batch_size * workers
         train_data = transformed_dataset(
-            os.path.join(request.transformed_dir, "train", "part*"),
+            split_files(request.transformed_dir, TRAIN_SPLIT),
             spec,
             label,
             global_batch,
@@ -143,10 +144,10 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
             repeat=True,  # epochs are counted in steps, so several steps can run per execution
         )
         eval_data = transformed_dataset(
-            os.path.join(request.transformed_dir, "eval", "part*"), spec, label, global_batch, False
+            split_files(request.transformed_dir, EVAL_SPLIT), spec, label, global_batch, False
         )
-        train_examples = _count(request.train_examples, request.transformed_dir, "train", spec, label)
-        eval_examples = _count(request.eval_examples, request.transformed_dir, "eval", spec, label)
+        train_examples = _count(request.train_examples, request.transformed_dir, TRAIN_SPLIT, spec, label)
+        eval_examples = _count(request.eval_examples, request.transformed_dir, EVAL_SPLIT, spec, label)
         steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
         with strategy.scope():
             model = build_model(

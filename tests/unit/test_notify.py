@@ -16,6 +16,7 @@ from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, RUN_STAT
 from components.notify.component import finalize, summarize
 from components.notify.status import failed_step
 from components.notify.webhook import WEBHOOK_ENV, post_status
+from components.train.result import RESULT_FILE
 from pipelines.dag import STEPS
 
 
@@ -61,9 +62,11 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, webho
     monkeypatch.setenv(WEBHOOK_ENV, url)
     _write(tmp_path / "stats", STATS_FILE, {"input": 10, "train": 7, "eval": 1, "test": 1, "quarantined": 1})
     overall = {"auc": 0.81, "accuracy": 0.7, "example_count": 1.0}
-    _write(tmp_path / "eval", EVALUATION_SUMMARY_FILE, {"overall": overall, "blessed": True, "failures": []})
+    evaluation = {"overall": overall, "blessed": True, "failures": [], "split": "test"}
+    _write(tmp_path / "eval", EVALUATION_SUMMARY_FILE, evaluation)
     _write(tmp_path / "pushed", PUSH_RECORD_FILE, {"pushed": True, "version": 3, "path": "/s/3", "created": True})
-    inputs = [_artifact(tmp_path / name) for name in ("stats", "eval", "pushed")]
+    _write(tmp_path / "train", RESULT_FILE, {"best_eval_auc": 0.83})
+    inputs = [_artifact(tmp_path / name) for name in ("stats", "eval", "pushed", "train")]
     summarize(*inputs, "bigtrain-x", "r1", _artifact(tmp_path / "out"))
     facts = json.loads((tmp_path / "out" / RUN_SUMMARY_FILE).read_text())
     assert facts["rows"]["input"] == 10 and facts["pushed"]["version"] == 3 and facts["run"] == "r1"
@@ -71,6 +74,7 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, webho
     assert post["path"] == "/hook/secret-path" and post["type"] == "application/json"
     assert post["json"]["state"] == "SUCCEEDED" and post["json"]["metrics"]["auc"] == 0.81
     assert post["json"]["pushed_version"] == 3 and post["json"]["blessed"] is True
+    assert post["json"]["evaluated_split"] == "test" and post["json"]["validation_auc"] == 0.83
     assert url not in capsys.readouterr().out
 
 

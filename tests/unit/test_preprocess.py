@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from beam_jobs.cleaning import REJECTION_KINDS
-from beam_jobs.preprocess import CountMismatchError, PreprocessStats, split_files
+from beam_jobs.layout import split_files
+from beam_jobs.preprocess import CountMismatchError, PreprocessStats
 from beam_jobs.records import decode_typed
 from beam_jobs.split import SPLITS, assign_split
 

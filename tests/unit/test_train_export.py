@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from beam_jobs.preprocess import split_files
+from beam_jobs.layout import split_files
 from beam_jobs.records import decode_typed
 from components.train.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from components.train.main import run

@@ -132,3 +132,18 @@ def test_resume_key_is_stable_per_step_and_changes_with_code_data_or_settings():
         resume_key("code-1", "data-1", model, TrainingSettings(epochs=6)),
     ]
     assert key not in others and len(set(others)) == 4
+
+
+def test_training_never_reads_the_test_split(tmp_path: Path, preprocessed, demo_config):
+    """Train on a copy of the transformed data that has no test split at all: nothing may notice."""
+    import shutil
+
+    from components.train.main import run
+
+    paths, _, _ = preprocessed
+    without_test = tmp_path / "transformed"
+    shutil.copytree(paths.transformed, without_test, ignore=shutil.ignore_patterns("test"))
+    assert sorted(p.name for p in without_test.iterdir()) == ["eval", "train"]
+    request = _request(preprocessed, demo_config, tmp_path, epochs=1)
+    result = run(request.model_copy(update={"transformed_dir": str(without_test)}), tf_config={})
+    assert result.best_eval_auc > 0.55 and (tmp_path / "model" / "saved_model.pb").is_file()
