@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipelines.config import ConfigError, load_config
+from pipelines.models_cli import add_models_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -178,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     action.add_argument("--list", action="store_true", help="list the recurring runs in the namespace")
     action.add_argument("--delete", metavar="NAME_OR_ID", help="disable a recurring run; delete it unless it is busy")
     sched.set_defaults(handler=_schedule)
+    add_models_parser(sub)
     return top
 
 

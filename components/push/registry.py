@@ -9,6 +9,12 @@ are not integers) and renamed into place, so a reader never sees a half-written 
 same model are serialized with ``fcntl.flock`` on ``<serving_root>/<model_name>/.lock``. That only works on
 local (POSIX) filesystems; an object-store backend (GCS/S3) would need a different seam here, e.g. a
 conditional-create on a version marker object instead of a lock and rename.
+
+A rollback (``rollback``) goes through the same publish path: it copies an existing version's files into a new,
+highest version whose entry records ``rollback_of``; nothing is deleted. Nothing may escape the serving root:
+model names are single path components, versions are plain integers, and a model dir holding a symlink that
+points outside it is refused. The JSON files are written 0644 so a serving process under another user can read
+them.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ INDEX_FILE = "registry.json"
 LOCK_FILE = ".lock"
 SAVED_MODEL_FILE = "saved_model.pb"
 TEMP_PREFIX = ".publish-"
+JSON_MODE = 0o644
 
 _MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _VERSION_RE = re.compile(r"[0-9]+")
@@ -59,10 +66,14 @@ class RegistryEntry:
     config_hash: str
     data_fingerprint: str
     code_version: str
+    rollback_of: int | None = None  # the version whose files a rollback republished; None for a normal push
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of every field."""
-        return asdict(self)
+        """JSON-ready dict of every field; ``rollback_of`` only when set, so normal entries keep the old format."""
+        d = asdict(self)
+        if d["rollback_of"] is None:
+            del d["rollback_of"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RegistryEntry:
@@ -71,6 +82,9 @@ class RegistryEntry:
             version = d["version"]
             if not isinstance(version, int) or isinstance(version, bool):
                 raise TypeError(f"version must be an int, got {version!r}")
+            rollback_of = d.get("rollback_of")  # absent in entries written before rollbacks existed
+            if rollback_of is not None and (not isinstance(rollback_of, int) or isinstance(rollback_of, bool)):
+                raise TypeError(f"rollback_of must be an int or null, got {rollback_of!r}")
             return cls(
                 version=version,
                 path=str(d["path"]),
@@ -80,6 +94,7 @@ class RegistryEntry:
                 config_hash=str(d["config_hash"]),
                 data_fingerprint=str(d["data_fingerprint"]),
                 code_version=str(d["code_version"]),
+                rollback_of=rollback_of,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RegistryError(f"malformed registry entry: {e!r}") from e
@@ -134,11 +149,48 @@ def _check_model_name(model_name: str) -> None:
         raise RegistryError(f"invalid model_name {model_name!r}: must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def check_version(version: int | str) -> int:
+    """A version as an int: a non-negative int, or a string of digits only (so it is one path component)."""
+    if isinstance(version, bool):
+        raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+    if isinstance(version, str):
+        if not _VERSION_RE.fullmatch(version) or len(version) > 18:
+            raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+        version = int(version)
+    if not isinstance(version, int) or version < 1:
+        raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+    return version
+
+
 def _check_model_dir(model_dir: Path) -> None:
     if not model_dir.is_dir():
         raise RegistryError(f"model_dir {str(model_dir)!r} does not exist or is not a directory")
     if not (model_dir / SAVED_MODEL_FILE).is_file():
         raise RegistryError(f"model_dir {str(model_dir)!r} is not a SavedModel: no {SAVED_MODEL_FILE}")
+    _check_symlinks(model_dir)
+
+
+def _check_symlinks(model_dir: Path) -> None:
+    """Refuse symlinks that point outside ``model_dir``, dangle, or loop back to a directory above them.
+
+    The copy follows symlinks, so an escaping link would publish files from elsewhere (and a loop would never end).
+    """
+    root = model_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: links are checked, not entered
+        for name in dirnames + filenames:
+            link = Path(dirpath) / name
+            if not link.is_symlink():
+                continue
+            rel = link.relative_to(root).as_posix()
+            target = link.resolve()
+            if not target.is_relative_to(root):
+                raise RegistryError(
+                    f"model_dir {str(model_dir)!r} has a symlink {rel!r} pointing outside it ({os.readlink(link)})"
+                )
+            if not target.exists():
+                raise RegistryError(f"model_dir {str(model_dir)!r} has a dangling symlink {rel!r}")
+            if target.is_dir() and link.parent.resolve().is_relative_to(target):
+                raise RegistryError(f"model_dir {str(model_dir)!r} has a symlink loop {rel!r}")
 
 
 def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -233,6 +285,16 @@ def _model_root(serving_root: str | Path, model_name: str) -> Path:
     return Path(os.path.abspath(serving_root)) / model_name
 
 
+def model_path(serving_root: str | Path, model_name: str) -> Path:
+    """``<serving_root>/<model_name>`` (absolute) after validating the name; the dir may not exist."""
+    return _model_root(serving_root, model_name)
+
+
+def served_version(serving_root: str | Path, model_name: str) -> int | None:
+    """The highest integer version directory, complete or not: the one TF Serving serves. None if there is none."""
+    return max(_version_dirs(_model_root(serving_root, model_name)), default=None)
+
+
 def list_versions(serving_root: str | Path, model_name: str) -> list[RegistryEntry]:
     """Complete versions of ``model_name``, ascending by version.
 
@@ -298,6 +360,7 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON to a dot-prefixed temp file in the same dir, fsync, then ``os.replace`` over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, JSON_MODE)  # mkstemp makes it 0600; the serving side (often another user) must read it
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2, sort_keys=True, allow_nan=False)
             f.write("\n")
@@ -363,6 +426,25 @@ def _rename_into_place(tmp_dir: Path, model_root: Path, first_version: int, temp
     raise RegistryError(f"no free version found in {model_root} after {_MAX_PUBLISH_ATTEMPTS} attempts")
 
 
+def _publish_locked(src: Path, model_root: Path, template: RegistryEntry) -> RegistryEntry:
+    """Copy ``src`` to a temp dir and rename it to the next version, then sync the index. Caller holds the lock.
+
+    The one place a version is created, shared by ``publish`` and ``rollback``: a failure at any point leaves no
+    new version and no temp dir behind.
+    """
+    # Count incomplete integer dirs too: TF Serving would serve them, so a new version must be above them.
+    next_version = max(_version_dirs(model_root), default=0) + 1
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=model_root))
+    try:
+        _stage_model(src, tmp_dir)
+        entry = _rename_into_place(tmp_dir, model_root, next_version, template)
+    finally:
+        # After a successful rename tmp_dir no longer exists; otherwise drop the partial copy.
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    _sync_index(model_root, _scan(model_root))
+    return entry
+
+
 def publish(
     model_dir: str | Path,
     serving_root: str | Path,
@@ -396,18 +478,48 @@ def publish(
     with _locked(model_root):
         _remove_dead_temp_dirs(model_root)
         entries = _scan(model_root)
-        existing = next((e for e in entries if e.model_digest == template.model_digest), None)
+        # The newest identical version: after a rollback two versions share a digest, and the newer one is served.
+        existing = next((e for e in reversed(entries) if e.model_digest == template.model_digest), None)
         if existing is not None:
             _sync_index(model_root, entries)
             return PublishResult(entry=existing, created=False)
-        # Count incomplete integer dirs too: TF Serving would serve them, so a new version must be above them.
-        next_version = max(_version_dirs(model_root), default=0) + 1
-        tmp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=model_root))
-        try:
-            _stage_model(src, tmp_dir)
-            entry = _rename_into_place(tmp_dir, model_root, next_version, template)
-        finally:
-            # After a successful rename tmp_dir no longer exists; otherwise drop the partial copy.
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-        _sync_index(model_root, _scan(model_root))
+        entry = _publish_locked(src, model_root, template)
     return PublishResult(entry=entry, created=True)
+
+
+class UnknownVersionError(RegistryError):
+    """``rollback`` was asked for a version that is not a complete published version."""
+
+
+def rollback(
+    serving_root: str | Path, model_name: str, to_version: int | str, *, now: datetime | None = None
+) -> RegistryEntry:
+    """Republish version ``to_version``'s files as a new, highest version, so TF Serving serves them again.
+
+    The new entry copies the old one's metrics, config hash, data fingerprint and code version, with a new
+    ``pushed_at`` and ``rollback_of=to_version``. Nothing is deleted. The copy goes through the same temp dir +
+    rename under the lock as ``publish`` (but skips its "identical model already published" shortcut, since
+    republishing an identical model is the point). Refuses an unknown version, the version already served, and a
+    version dir whose files no longer match its recorded digest.
+    """
+    version = check_version(to_version)
+    model_root = _model_root(serving_root, model_name)
+    if not model_root.is_dir():
+        raise RegistryError(f"no model {model_name!r} under {os.path.abspath(serving_root)}")
+    with _locked(model_root):
+        _remove_dead_temp_dirs(model_root)
+        entries = _scan(model_root)
+        source = next((e for e in entries if e.version == version), None)
+        if source is None:
+            known = ", ".join(str(e.version) for e in entries) or "none"
+            raise UnknownVersionError(f"model {model_name!r} has no version {version} (versions: {known})")
+        if version == max(_version_dirs(model_root)):
+            raise RegistryError(f"version {version} of {model_name!r} is already the newest (served) version")
+        src = model_root / str(version)
+        if src.is_symlink():
+            raise RegistryError(f"version dir {str(src)!r} is a symlink")
+        _check_model_dir(src)
+        if model_digest(src) != source.model_digest:
+            raise RegistryError(f"version {version} of {model_name!r}: files no longer match its recorded digest")
+        template = replace(source, version=0, path="", pushed_at=_utc_iso(now), rollback_of=version)
+        return _publish_locked(src, model_root, template)

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -466,3 +467,261 @@ def test_malformed_entry_raises_registry_error(patch: dict) -> None:
     del incomplete["code_version"]
     with pytest.raises(RegistryError, match="code_version"):
         RegistryEntry.from_dict(incomplete)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rollback
+
+
+def test_rollback_publishes_the_old_files_as_a_new_newest_version(root: Path, model_a: Path, model_b: Path) -> None:
+    e1 = publish(model_a, root).entry
+    e2 = publish(model_b, root, metrics={"auc": 0.9}).entry
+    later = NOW + timedelta(days=3)
+
+    entry = registry.rollback(root, MODEL, 1, now=later)
+
+    assert entry.version == 3
+    assert entry.rollback_of == 1
+    assert entry.path == str((root / MODEL / "3").absolute())
+    assert entry.pushed_at == later.isoformat()
+    assert entry.model_digest == e1.model_digest == registry.model_digest(root / MODEL / "3")
+    assert (entry.metrics, entry.config_hash, entry.data_fingerprint, entry.code_version) == (
+        e1.metrics,
+        e1.config_hash,
+        e1.data_fingerprint,
+        e1.code_version,
+    )
+    # Nothing deleted; the rollback is the latest (what TF Serving serves and resolve-baseline picks).
+    assert registry.list_versions(root, MODEL) == [e1, e2, entry]
+    assert registry.latest(root, MODEL) == entry
+    assert read_index(root)[-1]["rollback_of"] == 1
+    assert json.loads((root / MODEL / "3" / "bigtrain_version.json").read_text())["rollback_of"] == 1
+    assert visible_names(root) == [".lock", "1", "2", "3", "registry.json"]
+
+
+def test_rollback_accepts_a_digit_string_and_a_rollback_of_a_rollback(root: Path, model_a: Path, model_b: Path) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    assert registry.rollback(root, MODEL, "1", now=NOW).version == 3
+    fourth = registry.rollback(root, MODEL, "2", now=NOW)
+    assert (fourth.version, fourth.rollback_of) == (4, 2)
+    assert registry.model_digest(root / MODEL / "4") == registry.model_digest(model_b)
+
+
+def test_publishing_after_a_rollback_still_takes_the_next_version(root: Path, model_a: Path, model_b: Path) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    registry.rollback(root, MODEL, 1, now=NOW)
+    third = publish(make_model(root.parent / "model_c", seed=3), root)
+    assert (third.entry.version, third.entry.rollback_of) == (4, None)
+
+
+def test_rollback_refuses_unknown_and_current_versions(root: Path, model_a: Path, model_b: Path) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    with pytest.raises(registry.UnknownVersionError, match=r"no version 7 \(versions: 1, 2\)"):
+        registry.rollback(root, MODEL, 7)
+    with pytest.raises(RegistryError, match="already the newest"):
+        registry.rollback(root, MODEL, 2)
+    with pytest.raises(RegistryError, match="no model 'other'"):
+        registry.rollback(root, "other", 1)
+    assert visible_names(root) == [".lock", "1", "2", "registry.json"]
+    assert not (root / "other").exists()
+
+
+def test_rollback_refuses_an_incomplete_version_dir(root: Path, model_a: Path, model_b: Path) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    shutil.copytree(model_a, root / MODEL / "5")  # no metadata: not a version the registry knows
+    with pytest.raises(registry.UnknownVersionError, match="no version 5"):
+        registry.rollback(root, MODEL, 5)
+    # TF Serving serves dir 5, so version 1 is not "current" and a rollback to it lands above 5.
+    assert registry.served_version(root, MODEL) == 5
+    assert registry.rollback(root, MODEL, 1).version == 6
+
+
+def test_rollback_refuses_a_version_whose_files_changed(root: Path, model_a: Path, model_b: Path) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    (root / MODEL / "1" / "saved_model.pb").write_bytes(b"tampered")
+    with pytest.raises(RegistryError, match="no longer match its recorded digest"):
+        registry.rollback(root, MODEL, 1)
+    assert visible_names(root) == [".lock", "1", "2", "registry.json"]
+
+
+def test_rollback_failure_midway_leaves_nothing_visible(
+    root: Path, model_a: Path, model_b: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e1 = publish(model_a, root).entry
+    e2 = publish(model_b, root).entry
+    index_before = read_index(root)
+    real_copy = registry._copy_file
+    copied: list[str] = []
+
+    def copy_one_then_fail(src: str, dst: str) -> str:
+        if copied:
+            raise RuntimeError("disk full (simulated)")
+        copied.append(dst)
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(registry, "_copy_file", copy_one_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        registry.rollback(root, MODEL, 1)
+
+    assert len(copied) == 1  # it failed after a file was written into the temp dir
+    assert visible_names(root) == [".lock", "1", "2", "registry.json"]  # no version 3, no temp dir
+    assert read_index(root) == index_before
+    assert registry.list_versions(root, MODEL) == [e1, e2]
+
+    monkeypatch.setattr(registry, "_copy_file", real_copy)
+    assert registry.rollback(root, MODEL, 1).version == 3
+
+
+@pytest.mark.parametrize("bad", ["../1", "/1", "1/../2", "-1", "0", "+1", "1 ", "", "0x1", "1" * 19, 0, -3, True, 1.0])
+def test_rollback_refuses_a_version_that_is_not_a_plain_positive_integer(
+    root: Path, model_a: Path, model_b: Path, bad: object
+) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    with pytest.raises(RegistryError, match="invalid version"):
+        registry.rollback(root, MODEL, bad)  # type: ignore[arg-type]
+    assert visible_names(root) == [".lock", "1", "2", "registry.json"]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/abs", "/tmp/x", "../ctr", "ctr/1", "ctr/../../x"])
+def test_model_names_that_would_leave_the_serving_root_are_refused(root: Path, model_a: Path, name: str) -> None:
+    publish(model_a, root)
+    for call in (
+        lambda: publish(model_a, root, name=name),
+        lambda: registry.list_versions(root, name),
+        lambda: registry.rollback(root, name, 1),
+        lambda: registry.model_path(root, name),
+    ):
+        with pytest.raises(RegistryError, match="invalid model_name"):
+            call()
+    assert sorted(p.name for p in root.iterdir()) == [MODEL]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Symlinks in a model dir
+
+
+def test_symlink_pointing_outside_the_model_dir_is_refused(root: Path, model_a: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a model file")
+    (model_a / "variables" / "leak").symlink_to(secret)
+    with pytest.raises(RegistryError, match=r"symlink 'variables/leak' pointing outside it"):
+        publish(model_a, root)
+    assert not (root / MODEL).exists() or registry.list_versions(root, MODEL) == []
+
+
+def test_relative_symlink_escaping_the_model_dir_is_refused(root: Path, model_a: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (model_a / "assets").symlink_to(Path("..") / "elsewhere")  # a directory link
+    with pytest.raises(RegistryError, match="symlink 'assets' pointing outside it"):
+        publish(model_a, root)
+
+
+def test_dangling_and_looping_symlinks_are_refused(root: Path, model_a: Path) -> None:
+    (model_a / "gone").symlink_to(model_a / "missing")
+    with pytest.raises(RegistryError, match="dangling symlink 'gone'"):
+        publish(model_a, root)
+    (model_a / "gone").unlink()
+    (model_a / "variables" / "up").symlink_to("..")
+    with pytest.raises(RegistryError, match="symlink loop 'variables/up'"):
+        publish(model_a, root)
+
+
+def test_symlink_inside_the_model_dir_is_published_as_a_file(root: Path, model_a: Path) -> None:
+    (model_a / "variables" / "alias.index").symlink_to("variables.index")
+    entry = publish(model_a, root).entry
+    copied = root / MODEL / "1" / "variables" / "alias.index"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (model_a / "variables" / "variables.index").read_bytes()
+    assert entry.model_digest == registry.model_digest(model_a)
+
+
+def test_rollback_refuses_a_version_dir_with_an_escaping_symlink(
+    root: Path, model_a: Path, model_b: Path, tmp_path: Path
+) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    (tmp_path / "outside").write_text("x")
+    (root / MODEL / "1" / "planted").symlink_to(tmp_path / "outside")
+    with pytest.raises(RegistryError, match="pointing outside it"):
+        registry.rollback(root, MODEL, 1)
+    assert visible_names(root) == [".lock", "1", "2", "registry.json"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# File modes: the serving side (often another user) must read the registry
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_registry_files_are_world_readable(root: Path, model_a: Path, model_b: Path) -> None:
+    model_a.chmod(0o755)
+    model_b.chmod(0o755)
+    publish(model_a, root)
+    publish(model_b, root)
+    registry.rollback(root, MODEL, 1)
+    assert _mode(root / MODEL / "registry.json") == 0o644
+    for version in ("1", "2", "3"):
+        assert _mode(root / MODEL / version / "bigtrain_version.json") == 0o644
+        assert _mode(root / MODEL / version) == 0o755
+        assert _mode(root / MODEL / version / "saved_model.pb") & 0o044 == 0o044
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Backward compatibility of entries
+
+
+def test_entries_written_before_rollbacks_existed_still_load_and_keep_their_format(root: Path, model_a: Path) -> None:
+    old = _entry_dict()
+    assert "rollback_of" not in old
+    entry = RegistryEntry.from_dict(old)
+    assert entry.rollback_of is None
+    assert entry.to_dict() == old  # no new key for normal entries: old readers and old indexes stay valid
+
+    # An old version dir on disk is listed, and its (old-format) index is not rewritten.
+    e1 = publish(model_a, root).entry
+    index = root / MODEL / "registry.json"
+    before = index.stat().st_mtime_ns
+    assert "rollback_of" not in index.read_text()
+    assert registry.list_versions(root, MODEL) == [e1]
+    assert index.stat().st_mtime_ns == before
+
+
+def test_rollback_entry_round_trips_and_unknown_keys_are_ignored() -> None:
+    entry = RegistryEntry.from_dict({**_entry_dict(), "rollback_of": 1, "added_later": "x"})
+    assert entry.rollback_of == 1
+    assert RegistryEntry.from_dict(json.loads(json.dumps(entry.to_dict()))) == entry
+
+
+@pytest.mark.parametrize("bad", ["1", True, 1.5, [1]])
+def test_malformed_rollback_of_raises_registry_error(bad: object) -> None:
+    with pytest.raises(RegistryError, match="rollback_of"):
+        RegistryEntry.from_dict({**_entry_dict(), "rollback_of": bad})
+
+
+def test_pushing_a_model_identical_to_a_rolled_back_version_reports_the_newest_copy(
+    root: Path, model_a: Path, model_b: Path
+) -> None:
+    publish(model_a, root)
+    publish(model_b, root)
+    registry.rollback(root, MODEL, 1)
+    again = publish(model_a, root)
+    assert (again.created, again.entry.version, again.entry.rollback_of) == (False, 3, 1)
+    assert [e.version for e in registry.list_versions(root, MODEL)] == [1, 2, 3]
