@@ -12,10 +12,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
+from components.evaluate.tfma_config import (
+    DEFAULT_DECISION_THRESHOLD,
+    DEFAULT_MIN_SLICE_SIZE,
+    THRESHOLD_METRICS,
+    bound_error,
+)
 from components.train.settings import ModelSettings, TrainingSettings
 from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
-
-THRESHOLD_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall")
 
 
 class ConfigError(ValueError):
@@ -50,19 +54,65 @@ TrainingConfig = TrainingSettings
 
 
 class Threshold(_Section):
+    """An overall gate. `min` bounds higher-is-better metrics, `max` lower-is-better ones (log_loss); `max_drop` is
+    the allowed worsening vs the baseline (a drop, or a rise for log_loss), checked only when a baseline exists."""
+
     min: float | None = None
+    max: float | None = None
     max_drop: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _something(self) -> Threshold:
-        if self.min is None and self.max_drop is None:
-            raise ValueError("give min, max_drop or both")
+        if self.min is None and self.max is None and self.max_drop is None:
+            raise ValueError("give min (or max for log_loss), max_drop, or both")
+        return self
+
+
+class SliceThreshold(_Section):
+    """A value gate on every slice of `slice`'s columns that has min_slice_size examples and both classes."""
+
+    slice: list[str] = Field(min_length=1)
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("slice")
+    @classmethod
+    def _distinct(cls, columns: list[str]) -> list[str]:
+        if len(set(columns)) != len(columns):
+            raise ValueError("list distinct columns")
+        return columns
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in THRESHOLD_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(THRESHOLD_METRICS)}")
+        return metric
+
+    @model_validator(mode="after")
+    def _direction(self) -> SliceThreshold:
+        if self.min is None and self.max is None:
+            raise ValueError("give min (or max for log_loss)")
+        problem = bound_error(self.metric, {"min": self.min, "max": self.max})
+        if problem:
+            raise ValueError(problem)
         return self
 
 
 class EvaluationConfig(_Section):
     slices: list[list[str]] = Field(default_factory=list)
     thresholds: dict[str, Threshold]
+    decision_threshold: float = Field(
+        default=DEFAULT_DECISION_THRESHOLD,
+        gt=0,
+        lt=1,
+        description="score above which a prediction is positive: accuracy, precision, recall, f1, confusion matrix",
+    )
+    min_slice_size: int = Field(
+        default=DEFAULT_MIN_SLICE_SIZE, ge=1, description="smaller slices are flagged, never gated on"
+    )
+    slice_thresholds: list[SliceThreshold] = Field(default_factory=list)
 
     @field_validator("thresholds")
     @classmethod
@@ -72,6 +122,10 @@ class EvaluationConfig(_Section):
         unknown = sorted(set(thresholds) - set(THRESHOLD_METRICS))
         if unknown:
             raise ValueError(f"unknown metric {unknown[0]!r}; expected one of {', '.join(THRESHOLD_METRICS)}")
+        for name, threshold in thresholds.items():
+            problem = bound_error(name, threshold.model_dump())
+            if problem:
+                raise ValueError(problem)
         return thresholds
 
     @field_validator("slices")
@@ -81,6 +135,16 @@ class EvaluationConfig(_Section):
             if not columns or len(set(columns)) != len(columns):
                 raise ValueError(f"slice {index} must list distinct columns")
         return slices
+
+    @model_validator(mode="after")
+    def _slice_thresholds_on_configured_slices(self) -> EvaluationConfig:
+        configured = {frozenset(columns) for columns in self.slices}
+        for index, gate in enumerate(self.slice_thresholds):
+            if frozenset(gate.slice) not in configured:
+                raise ValueError(
+                    f"slice_thresholds[{index}].slice: {gate.slice} is not one of evaluation.slices; add it there"
+                )
+        return self
 
 
 class PushConfig(_Section):

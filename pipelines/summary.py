@@ -36,22 +36,28 @@ def _fmt(value: Any) -> str:
 
 
 def _slice_lines(summary: dict[str, Any]) -> list[str]:
-    """Single-feature slices one per line; crossed slices only as a count and the weakest one."""
+    """Single-feature slices one per line; crossed slices only as a count and the weakest one. Small and
+    single-class slices are flagged and never named the weakest (their AUC is noise or meaningless)."""
     single_class = set(summary["single_class_slices"])
+    small = set(summary["small_slices"])
     lines = []
     crossed = []
     for name, values in sorted(summary["metrics"]["slices"].items()):
         count = int(values.get("example_count") or 0)
         if "," in name:
-            if name not in single_class and values.get("auc") is not None:
+            if name not in single_class and name not in small and values.get("auc") is not None:
                 crossed.append((values["auc"], name, count))
             continue
         flag = "  (single class: AUC not meaningful)" if name in single_class else ""
+        flag = flag or ("  (small: not gated)" if name in small else "")
         lines.append(f"  slice     {name:<24} auc {_fmt(values.get('auc'))}  n={count}{flag}")
+    crossed_total = sum("," in name for name in summary["metrics"]["slices"])
     if crossed:
         auc, name, count = min(crossed)
         weakest = f"weakest {name} auc {auc:.3f} n={count}"
-        lines.append(f"  crossed   {len(crossed)} slices; {weakest} (all in the summary JSON)")
+        lines.append(f"  crossed   {crossed_total} slices; {weakest} (all in the summary JSON)")
+    elif crossed_total:
+        lines.append(f"  crossed   {crossed_total} slices, all small or single-class (all in the summary JSON)")
     return lines
 
 
@@ -68,7 +74,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     overall = summary["metrics"]["overall"]
     if overall:
-        shown = ("auc", "auc_pr", "accuracy", "precision", "recall")
+        shown = ("auc", "auc_pr", "accuracy", "precision", "recall", "f1", "log_loss")
         values = "  ".join(f"{k} {_fmt(overall[k])}" for k in shown if overall.get(k) is not None)
         split = summary.get("evaluated_split") or "?"
         lines.append(f"  overall   {values}  n={int(overall.get('example_count') or 0)}  ({split} split)")
@@ -78,8 +84,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  baseline  auc {_fmt(summary['baseline'].get('auc'))}")
     lines.extend(_slice_lines(summary))
     if overall:
-        verdict = "yes" if summary["blessed"] else "no — " + "; ".join(summary["failures"])
-        lines.append(f"  blessed   {verdict}")
+        lines.append("  blessed   yes" if summary["blessed"] else "  blessed   no —")
+        if not summary["blessed"]:
+            lines.extend(f"              {failure}" for failure in summary["failures"])
     pushed = summary["pushed"]
     if pushed:
         note = "" if pushed["new_version"] else " (identical model was already there)"

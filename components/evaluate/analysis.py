@@ -10,12 +10,15 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components.evaluate.tfma_config import (
     BASELINE,
     CANDIDATE,
+    CONFUSION_MATRIX_NAME,
+    DEFAULT_DECISION_THRESHOLD,
+    DEFAULT_MIN_SLICE_SIZE,
     REPORTED_METRICS,
     THRESHOLD_METRICS,
     build_eval_config,
@@ -31,18 +34,21 @@ BLESSED_MARKER = "BLESSED"
 NOT_BLESSED_MARKER = "NOT_BLESSED"
 BLESSING_JSON = "blessing.json"
 OVERALL = "overall"
-DECISION_THRESHOLD = 0.5
 
 # With a single model TFMA leaves model_name empty in metric and plot keys.
 _CANDIDATE_NAMES = (CANDIDATE, "")
 _OUTCOME_NAME = {tfma_name: name for name, tfma_name in REPORTED_METRICS.items()}
-_THRESHOLD_NAME = {tfma_name: name for name, (_, tfma_name) in THRESHOLD_METRICS.items()}
+_THRESHOLD_NAME = {metric.tfma_name: name for name, metric in THRESHOLD_METRICS.items()}
+_LOWER_IS_BETTER = {name for name, metric in THRESHOLD_METRICS.items() if metric.lower_is_better}
 
 
 @dataclass
 class EvaluationOutcome:
     """What the evaluate step learned. Undefined metrics (NaN/inf, e.g. precision with no positive
-    predictions) are omitted from `overall`, `slices` and `baseline_overall`."""
+    predictions) are omitted from `overall`, `slices` and `baseline_overall`.
+
+    Slices in `small_slices` (fewer than min_slice_size examples) or `single_class_slices` are flagged and never
+    gated on. `failures` holds one readable line per reason the model is not blessed."""
 
     overall: dict[str, float]
     slices: dict[str, dict[str, float]]
@@ -52,6 +58,9 @@ class EvaluationOutcome:
     failures: list[str]
     roc: list[dict[str, float]]
     confusion_matrix: dict[str, int]
+    small_slices: list[str] = field(default_factory=list)
+    decision_threshold: float = DEFAULT_DECISION_THRESHOLD
+    min_slice_size: int = DEFAULT_MIN_SLICE_SIZE
 
     def to_json(self) -> dict:
         """A dict that json.dumps accepts with allow_nan=False (non-finite floats become None)."""
@@ -121,6 +130,17 @@ def _is_single_class(metrics: Mapping[str, float]) -> bool:
     return mean_label is not None and (math.isclose(mean_label, 0.0) or math.isclose(mean_label, 1.0))
 
 
+def _threshold_matrices(
+    metrics: metrics_for_slice_pb2.MetricsForSlice, model_names: Sequence[str]
+) -> list[metrics_for_slice_pb2.ConfusionMatrixAtThresholds.ConfusionMatrixAtThreshold]:
+    """The ConfusionMatrixAtThresholds matrices (at the decision threshold) of one model in one slice."""
+    for item in metrics.metric_keys_and_values:
+        key = item.key
+        if key.name == CONFUSION_MATRIX_NAME and key.model_name in model_names and not key.is_diff:
+            return list(item.value.confusion_matrix_at_thresholds.matrices)
+    return []
+
+
 def _confusion_matrices(
     plots: Iterable[metrics_for_slice_pb2.PlotsForSlice], model_names: Sequence[str]
 ) -> list[metrics_for_slice_pb2.ConfusionMatrixAtThresholds.ConfusionMatrixAtThreshold]:
@@ -147,7 +167,7 @@ def roc_points(matrices: Iterable[Any]) -> list[dict[str, float]]:
     return [{"fpr": fpr, "tpr": tpr, "threshold": points[(fpr, tpr)]} for fpr, tpr in sorted(points)]
 
 
-def confusion_at(matrices: Sequence[Any], threshold: float = DECISION_THRESHOLD) -> dict[str, int]:
+def confusion_at(matrices: Sequence[Any], threshold: float = DEFAULT_DECISION_THRESHOLD) -> dict[str, int]:
     """tp/fp/tn/fn at the plot threshold nearest `threshold` ({} without matrices)."""
     if not matrices:
         return {}
@@ -163,54 +183,82 @@ def confusion_at(matrices: Sequence[Any], threshold: float = DECISION_THRESHOLD)
 # ---- validation failures --------------------------------------------------------------------------
 
 
-def _fmt_pair(value: float, bound: float) -> tuple[str, str]:
-    """Format two numbers with the fewest significant digits (>= 4) that tell them apart."""
-    for digits in range(4, 13):
-        left, right = f"{value:.{digits}g}", f"{bound:.{digits}g}"
+def _fmt_pair(value: float, bound: float, decimals: int = 2) -> tuple[str, str]:
+    """Format two numbers with the fewest decimals (at least `decimals`) that tell them apart."""
+    for places in range(decimals, 13):
+        left, right = f"{value:.{places}f}", f"{bound:.{places}f}"
         if left != right:
             return left, right
     return f"{value:.12g}", f"{bound:.12g}"
 
 
-def describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
-    """Human-readable text for one TFMA ValidationFailure."""
+def describe_failure(
+    failure: validation_result_pb2.ValidationFailure,
+    where: str = OVERALL,
+    count: float | None = None,
+    baseline: float | None = None,
+) -> str:
+    """One line for one TFMA ValidationFailure, e.g. `auc region=south 0.58 < 0.60 (n=212)`,
+    `auc overall 0.71 < 0.75` or `auc dropped 0.020 vs baseline 0.801 (max_drop 0.010)`."""
     name = _THRESHOLD_NAME.get(failure.metric_key.name, failure.metric_key.name)
     value = _scalar(failure.metric_value)
     threshold = failure.metric_threshold
+    size = f" (n={round(count)})" if count is not None and where != OVERALL else ""
     if value is None:
-        return f"{name} has no value to check ({failure.message or 'NaN or missing'})"
+        return f"{name} {where} has no value to check ({failure.message.strip() or 'NaN'}){size}"
     if failure.metric_key.is_diff and threshold.change_threshold.HasField("absolute"):
-        allowed = threshold.change_threshold.absolute.value
-        if allowed <= 0:  # HIGHER_IS_BETTER with absolute -max_drop
-            drop, max_drop = _fmt_pair(-value, -allowed)
-            return f"{name} dropped {drop} vs baseline (max {max_drop})"
-        change, bound = _fmt_pair(value, allowed)
-        return f"{name} changed by {change} vs baseline (allowed {bound})"
+        allowed = abs(threshold.change_threshold.absolute.value)
+        worse = value if name in _LOWER_IS_BETTER else -value
+        verb = "rose" if name in _LOWER_IS_BETTER else "dropped"
+        shown, limit = _fmt_pair(worse, allowed, decimals=3)
+        places = len(limit.split(".")[-1]) if "." in limit else 3
+        against = f" vs baseline {baseline:.{places}f}" if baseline is not None else " vs baseline"
+        return f"{name} {verb} {shown}{against} (max_drop {limit})"
     bounds = threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
         shown, minimum = _fmt_pair(value, bounds.lower_bound.value)
-        return f"{name} {shown} is below the minimum {minimum}"
+        return f"{name} {where} {shown} < {minimum}{size}"
     if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
         shown, maximum = _fmt_pair(value, bounds.upper_bound.value)
-        return f"{name} {shown} is above the maximum {maximum}"
-    return f"{name} {value:.4g} failed its threshold ({failure.message or 'no message'})"
+        return f"{name} {where} {shown} > {maximum}{size}"
+    return f"{name} {where} {value:.4g} failed its threshold ({failure.message.strip() or 'no message'}){size}"
 
 
-def failure_messages(
-    validation: validation_result_pb2.ValidationResult, configured: Sequence[Sequence[str]]
-) -> list[str]:
-    """Every reason TFMA gives for not validating, as text."""
-    messages = []
-    for per_slice in validation.metric_validations_per_slice:
-        where = slice_name(_slice_pairs(per_slice.slice_key), configured)
-        prefix = "" if where == OVERALL else f"[{where}] "
-        messages.extend(prefix + describe_failure(failure) for failure in per_slice.failures)
+def slice_flags(per_slice: Mapping[str, Mapping[str, float]], min_slice_size: int) -> tuple[list[str], list[str]]:
+    """(small, single_class): slices with fewer than min_slice_size examples, and slices with one class."""
+    small = [name for name, values in per_slice.items() if values.get("example_count", 0.0) < min_slice_size]
+    single_class = [name for name, values in per_slice.items() if _is_single_class(values)]
+    return sorted(small), sorted(single_class)
+
+
+def validation_failures(
+    validation: validation_result_pb2.ValidationResult,
+    configured: Sequence[Sequence[str]],
+    per_slice: Mapping[str, Mapping[str, float]],
+    ungated: Iterable[str] = (),
+    baseline_overall: Mapping[str, float] | None = None,
+) -> tuple[list[str], int]:
+    """(failure lines, failures ignored): every reason TFMA gives for not validating, as text, except
+    failures on `ungated` slices (small or single-class), which are only counted."""
+    ungated = set(ungated) - {OVERALL}
+    messages, ignored = [], 0
+    items = validation.metric_validations_per_slice
+    named = [(slice_name(_slice_pairs(item.slice_key), configured), item) for item in items]
+    for where, item in sorted(named, key=lambda pair: (pair[0] != OVERALL, pair[0])):
+        if where in ungated:
+            ignored += len(item.failures)
+            continue
+        count = per_slice.get(where, {}).get("example_count")
+        for failure in item.failures:
+            name = _THRESHOLD_NAME.get(failure.metric_key.name)
+            baseline = (baseline_overall or {}).get(name) if name else None
+            messages.append(describe_failure(failure, where, count, baseline))
     for spec in validation.missing_slices:
         features = ",".join(spec.feature_keys) or OVERALL
         messages.append(f"slice {features} has no results (no examples?)")
     if validation.missing_thresholds:
         messages.append("no thresholds configured: TFMA blesses nothing without at least one threshold")
-    return messages
+    return messages, ignored
 
 
 # ---- running TFMA ---------------------------------------------------------------------------------
@@ -249,13 +297,20 @@ def _run_tfma(
     )
 
 
-def _read_outcome(output_dir: str, slices: Sequence[Sequence[str]], with_baseline: bool) -> EvaluationOutcome:
+def _read_outcome(
+    output_dir: str,
+    slices: Sequence[Sequence[str]],
+    with_baseline: bool,
+    decision_threshold: float = DEFAULT_DECISION_THRESHOLD,
+    min_slice_size: int = DEFAULT_MIN_SLICE_SIZE,
+) -> EvaluationOutcome:
     """Turn TFMA's written metrics, plots and validation result into an EvaluationOutcome."""
     import tensorflow_model_analysis as tfma
 
     overall: dict[str, float] = {}
     baseline_overall: dict[str, float] | None = {} if with_baseline else None
     per_slice: dict[str, dict[str, float]] = {}
+    at_threshold: list[Any] = []
     for metrics in tfma.load_metrics(output_dir):
         if metrics.HasField("cross_slice_key"):
             continue
@@ -265,20 +320,29 @@ def _read_outcome(output_dir: str, slices: Sequence[Sequence[str]], with_baselin
             per_slice[name] = values
             continue
         overall = values
+        at_threshold = _threshold_matrices(metrics, _CANDIDATE_NAMES)
         if with_baseline:
             baseline_overall = _model_metrics(metrics, (BASELINE,))
     matrices = _confusion_matrices(tfma.load_plots(output_dir), _CANDIDATE_NAMES)
     validation = tfma.load_validation_result(output_dir)
-    single_class = [name for name, values in {OVERALL: overall, **per_slice}.items() if _is_single_class(values)]
+    small, single_class = slice_flags(per_slice, min_slice_size)
+    failures, ignored = validation_failures(
+        validation, slices, {OVERALL: overall, **per_slice}, {*small, *single_class}, baseline_overall
+    )
+    # Failures on small or single-class slices are not gates: bless when they were TFMA's only objection.
+    blessed = bool(validation.validation_ok) or (ignored > 0 and not failures)
     return EvaluationOutcome(
         overall=overall,
         slices=dict(sorted(per_slice.items())),
-        single_class_slices=sorted(single_class),
+        single_class_slices=sorted(single_class + ([OVERALL] if _is_single_class(overall) else [])),
         baseline_overall=baseline_overall,
-        blessed=bool(validation.validation_ok),
-        failures=failure_messages(validation, slices),
+        blessed=blessed,
+        failures=failures,
         roc=roc_points(matrices),
-        confusion_matrix=confusion_at(matrices),
+        confusion_matrix=confusion_at(at_threshold, decision_threshold),
+        small_slices=small,
+        decision_threshold=decision_threshold,
+        min_slice_size=min_slice_size,
     )
 
 
@@ -301,16 +365,24 @@ def run_evaluation(
     thresholds: dict[str, dict],
     baseline_dir: str | None = None,
     beam_args: list[str] | None = None,
+    decision_threshold: float = DEFAULT_DECISION_THRESHOLD,
+    min_slice_size: int = DEFAULT_MIN_SLICE_SIZE,
+    slice_thresholds: Sequence[Mapping] = (),
 ) -> EvaluationOutcome:
     """Evaluate the candidate SavedModel (vs an optional baseline) on gzipped raw tf.Example TFRecords.
 
     TFMA output (metrics, plots, validations, eval_config.json) lands in output_dir. The default Beam
     runner is the in-process FnApiRunner; beam_args are appended (e.g. ["--runner=DirectRunner",
     "--direct_running_mode=in_memory"]). Raises OSError when examples_pattern matches no file.
+
+    Accuracy, precision, recall, F1 and the confusion matrix are computed at decision_threshold. Slices with
+    fewer than min_slice_size examples, or a single class, are flagged and never gated on. slice_thresholds
+    ([{"slice": ["region"], "metric": "auc", "min": 0.6}]) gate every other slice of those columns.
     """
-    config = build_eval_config(label_key, slices, thresholds, with_baseline=baseline_dir is not None)
+    with_baseline = baseline_dir is not None
+    config = build_eval_config(label_key, slices, thresholds, with_baseline, decision_threshold, slice_thresholds)
     _run_tfma(config, candidate_dir, baseline_dir, examples_pattern, output_dir, beam_args)
-    outcome = _read_outcome(output_dir, slices, with_baseline=baseline_dir is not None)
+    outcome = _read_outcome(output_dir, slices, with_baseline, decision_threshold, min_slice_size)
     _gate_on_example_count(outcome, examples_pattern)
     logger.info(
         "evaluation: blessed=%s auc=%s examples=%s failures=%s",
@@ -337,6 +409,9 @@ def write_blessing(outcome: EvaluationOutcome, blessing_dir: str) -> None:
         "failures": outcome.failures,
         "overall": outcome.overall,
         "baseline_overall": outcome.baseline_overall,
+        "decision_threshold": outcome.decision_threshold,
+        "small_slices": outcome.small_slices,
+        "single_class_slices": outcome.single_class_slices,
     }
     with open(os.path.join(blessing_dir, BLESSING_JSON), "w", encoding="utf-8") as handle:
         json.dump(_json_safe(summary), handle, allow_nan=False, indent=2, sort_keys=True)

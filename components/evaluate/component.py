@@ -12,6 +12,9 @@ def evaluate(
     label: str,
     slices: list,
     thresholds: dict,
+    decision_threshold: float,
+    min_slice_size: int,
+    slice_thresholds: list,
     beam_runner: str,
     beam_args: list,
     code_version: str,
@@ -39,6 +42,9 @@ def evaluate(
         thresholds=thresholds,
         baseline_dir=baseline_path or None,
         beam_args=beam_flags(beam_runner, beam_args),
+        decision_threshold=decision_threshold,
+        min_slice_size=min_slice_size,
+        slice_thresholds=slice_thresholds,
     )
     summary = {**outcome.to_json(), "split": TEST_SPLIT}
     with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:

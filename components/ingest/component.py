@@ -13,7 +13,17 @@ def ingest(
     data_fingerprint: str,
     examples: Output[Dataset],
 ) -> int:
-    """Read the raw files into gzipped tf.Example TFRecords; returns the row count."""
+    """Read the raw files into gzipped tf.Example TFRecords; returns the row count.
+
+    Args:
+        source: The concrete file glob resolve-data chose (the newest span).
+        data_format: The input format (``csv``).
+        columns: The data contract: every column with its type and role.
+        beam_runner: The Beam runner (DirectRunner locally; Dataflow/Flink/Spark at scale).
+        beam_args: Extra Beam pipeline flags.
+        code_version: This step's code hash (a cache key).
+        data_fingerprint: The input data's fingerprint (a cache key).
+    """
     from beam_jobs.contract import parse_columns
     from beam_jobs.ingest import run_ingest
 

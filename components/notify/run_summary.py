@@ -36,6 +36,7 @@ def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str, training_
         "quarantine_reasons": stats.get("quarantine_reasons", {}),
         "metrics": {"overall": evaluation.get("overall", {}), "slices": evaluation.get("slices", {})},
         "single_class_slices": evaluation.get("single_class_slices", []),
+        "small_slices": evaluation.get("small_slices", []),
         "baseline": evaluation.get("baseline_overall"),
         "blessed": bool(evaluation.get("blessed", False)),
         "failures": evaluation.get("failures", []),

@@ -17,7 +17,17 @@ def preprocess(
     quarantine: Output[Dataset],
     statistics: Output[Artifact],
 ) -> None:
-    """Clean, quarantine, split and tf.Transform the ingested examples."""
+    """Clean, quarantine, split and tf.Transform the ingested examples.
+
+    Args:
+        examples: Ingest's tf.Example records.
+        columns: The data contract: types, roles, transforms and missing-value rules.
+        split_ratios: train/eval/test ratios; the split hashes the key column.
+        beam_runner: The Beam runner (DirectRunner locally; Dataflow/Flink/Spark at scale).
+        beam_args: Extra Beam pipeline flags.
+        code_version: This step's code hash (a cache key).
+        data_fingerprint: The input data's fingerprint (a cache key).
+    """
     import os
     from dataclasses import asdict
 

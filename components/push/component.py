@@ -8,7 +8,12 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 def resolve_baseline(serving_root: str, model_name: str) -> NamedTuple(
     "BaselineOutputs", [("baseline_path", str), ("baseline_version", int)]
 ):
-    """The latest pushed version of the model, or an empty path when none was pushed yet."""
+    """The latest pushed version of the model, or an empty path when none was pushed yet.
+
+    Args:
+        serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
+        model_name: The model whose latest version is the baseline.
+    """
     from collections import namedtuple
 
     from components.push.registry import latest
@@ -30,13 +35,33 @@ def push(
     config_hash: str,
     code_version: str,
     data_fingerprint: str,
+    train_code_version: str,
+    baseline_version: int,
+    data_span: int,
+    run_name: str,
     pushed: Output[Artifact],
 ) -> int:
-    """Publish the model if it is blessed and serves; returns the version (0 when not pushed)."""
+    """Publish the model if it is blessed and serves; returns the version (0 when not pushed).
+
+    Args:
+        model: The trained SavedModel.
+        blessing: Evaluate's blessing; an unblessed model is never published.
+        evaluation: Evaluate's summary; its test metrics go into the registry entry.
+        raw_examples: Raw examples; the eval split feeds the serving check.
+        serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
+        model_name: The model to publish a version of.
+        config_hash: Hash of the run config, recorded in the registry.
+        code_version: This step's code hash (a cache key).
+        data_fingerprint: The input data's fingerprint, recorded in the registry.
+        train_code_version: The train step's code hash: the code that produced the model, recorded in the registry.
+        baseline_version: The version the model was compared with (0: none).
+        data_span: The data span trained on (-1: the source has no span).
+        run_name: The pipeline run, recorded in the registry so a version can be traced back to it.
+    """
     import json
     import os
 
-    from beam_jobs.layout import EVAL_SPLIT, EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, split_files
+    from beam_jobs.layout import EVAL_SPLIT, EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, TEST_SPLIT, split_files
     from components.push.pusher import push_if_blessed
 
     outcome = push_if_blessed(
@@ -47,8 +72,14 @@ def push(
         serving_root=serving_root,
         model_name=model_name,
         config_hash=config_hash,
-        code_version=code_version,
+        code_version=train_code_version,
         data_fingerprint=data_fingerprint,
+        lineage={
+            "run": run_name,
+            "evaluated_split": TEST_SPLIT,
+            "baseline_version": baseline_version or None,
+            "data_span": None if data_span < 0 else data_span,
+        },
     )
     os.makedirs(pushed.path, exist_ok=True)
     with open(os.path.join(pushed.path, PUSH_RECORD_FILE), "w") as handle:

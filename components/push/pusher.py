@@ -36,8 +36,13 @@ def push_if_blessed(
     config_hash: str,
     code_version: str,
     data_fingerprint: str,
+    lineage: dict[str, str | int | None] | None = None,
 ) -> dict[str, Any]:
-    """Publish when blessed; the returned record says what happened and why."""
+    """Publish when blessed; the returned record says what happened and why.
+
+    ``code_version`` is the train step's (the code that produced the model); ``lineage`` records the run, the
+    evaluated split, the baseline version and the data span in the registry entry.
+    """
     if not read_blessing(blessing_dir):
         return {"pushed": False, "reason": "model not blessed", "version": None, "path": None}
     examples = sample_examples(examples_pattern)
@@ -55,6 +60,7 @@ def push_if_blessed(
         config_hash=config_hash,
         data_fingerprint=data_fingerprint,
         code_version=code_version,
+        lineage=lineage,
     )
     return {
         "pushed": True,

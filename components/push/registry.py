@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,14 +65,18 @@ class RegistryEntry:
     metrics: dict[str, float]
     config_hash: str
     data_fingerprint: str
-    code_version: str
+    code_version: str  # the train step's code version: the code that produced the model
     rollback_of: int | None = None  # the version whose files a rollback republished; None for a normal push
+    # Where the model came from: run, evaluated split, baseline version it was compared with, data span.
+    lineage: dict[str, str | int | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of every field; ``rollback_of`` only when set, so normal entries keep the old format."""
+        """JSON-ready dict of every field; ``rollback_of`` and ``lineage`` only when set (older entries' format)."""
         d = asdict(self)
         if d["rollback_of"] is None:
             del d["rollback_of"]
+        if not d["lineage"]:
+            del d["lineage"]
         return d
 
     @classmethod
@@ -95,6 +99,7 @@ class RegistryEntry:
                 data_fingerprint=str(d["data_fingerprint"]),
                 code_version=str(d["code_version"]),
                 rollback_of=rollback_of,
+                lineage=dict(d.get("lineage") or {}),  # absent in entries written before lineage existed
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RegistryError(f"malformed registry entry: {e!r}") from e
@@ -454,6 +459,7 @@ def publish(
     config_hash: str,
     data_fingerprint: str,
     code_version: str,
+    lineage: Mapping[str, str | int | None] | None = None,
     now: datetime | None = None,
 ) -> PublishResult:
     """Atomically publish ``model_dir`` as the next integer version of ``model_name``.
@@ -473,6 +479,7 @@ def publish(
         config_hash=str(config_hash),
         data_fingerprint=str(data_fingerprint),
         code_version=str(code_version),
+        lineage=dict(lineage or {}),
     )
     model_root.mkdir(parents=True, exist_ok=True)
     with _locked(model_root):

@@ -53,7 +53,40 @@ def test_columns_round_trip_through_kfp_parameters(demo_config):
         (lambda r: r["columns"]["notes"].update(role="owner"), "columns.notes.role"),
         (lambda r: r["split"].update(train=0.5), "split: train + eval + test must be 1.0"),
         (lambda r: r["evaluation"].update(thresholds={}), "evaluation.thresholds"),
-        (lambda r: r["evaluation"].update(thresholds={"f1": {"min": 0.5}}), "unknown metric 'f1'"),
+        (lambda r: r["evaluation"].update(thresholds={"f1_score": {"min": 0.5}}), "unknown metric 'f1_score'"),
+        (
+            lambda r: r["evaluation"].update(thresholds={"log_loss": {"min": 0.5}}),
+            "evaluation.thresholds: log_loss is lower-is-better: give `max`",
+        ),
+        (
+            lambda r: r["evaluation"].update(thresholds={"auc": {"max": 0.9}}),
+            "evaluation.thresholds: auc is higher-is-better: give `min`",
+        ),
+        (
+            lambda r: r["evaluation"].update(decision_threshold=1.0),
+            "evaluation.decision_threshold: Input should be less",
+        ),
+        (
+            lambda r: r["evaluation"].update(decision_threshold=0),
+            "evaluation.decision_threshold: Input should be greater",
+        ),
+        (lambda r: r["evaluation"].update(min_slice_size=0), "evaluation.min_slice_size: Input should be greater"),
+        (
+            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["region"], "metric": "auroc", "min": 0.6}]),
+            "evaluation.slice_thresholds[0].metric: unknown metric 'auroc'",
+        ),
+        (
+            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["region"], "metric": "log_loss", "min": 1}]),
+            "evaluation.slice_thresholds[0]: log_loss is lower-is-better",
+        ),
+        (
+            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["region"], "metric": "auc"}]),
+            "evaluation.slice_thresholds[0]: give min",
+        ),
+        (
+            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["hour"], "metric": "auc", "min": 0.6}]),
+            "evaluation: slice_thresholds[0].slice: ['hour'] is not one of evaluation.slices",
+        ),
         (lambda r: r["evaluation"]["slices"].append(["nope"]), "evaluation.slices[4]: no column named 'nope'"),
         (lambda r: r["evaluation"]["slices"].append(["notes"]), "cannot slice on ignore column"),
         (lambda r: r["training"].update(epochs=0), "training.epochs"),
@@ -70,6 +103,25 @@ def test_bad_config_names_the_field(raw, mutate, expected):
     message = config_error(broken)
     assert expected in message
     assert message.startswith("run.yaml: ")
+
+
+def test_evaluation_defaults_and_slice_thresholds(raw):
+    config = parse_config(copy.deepcopy(raw))
+    assert (config.evaluation.decision_threshold, config.evaluation.min_slice_size) == (0.5, 30)
+    assert config.evaluation.slice_thresholds == []
+    raw["evaluation"].update(
+        decision_threshold=0.3,
+        thresholds={"f1": {"min": 0.4}, "log_loss": {"max": 0.6, "max_drop": 0.02}},
+        slice_thresholds=[{"slice": ["plan", "region"], "metric": "auc", "min": 0.6}],
+    )
+    evaluation = parse_config(raw).evaluation
+    assert evaluation.decision_threshold == 0.3
+    assert evaluation.thresholds["log_loss"].max == 0.6
+    assert evaluation.slice_thresholds[0].model_dump(exclude_none=True) == {
+        "slice": ["plan", "region"],
+        "metric": "auc",
+        "min": 0.6,
+    }
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path):

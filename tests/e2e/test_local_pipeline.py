@@ -90,6 +90,11 @@ def test_first_run_runs_every_step_and_pushes(runs):
     assert first["blessed"] is True
     assert first["pushed"] == {"version": 1, "path": str(work / "serving" / "demo" / "1"), "new_version": True}
     assert (work / "serving" / "demo" / "1" / "saved_model.pb").is_file()
+    # Traceable: the run, the split the metrics come from, and the code that trained the model.
+    entry = json.loads((work / "serving" / "demo" / "1" / "bigtrain_version.json").read_text())
+    assert entry["code_version"] == first["inputs"]["train_code"]
+    assert entry["lineage"]["evaluated_split"] == "test" and entry["lineage"]["run"].startswith("bigtrain-demo")
+    assert entry["lineage"]["baseline_version"] is None and entry["lineage"]["data_span"] is None
 
 
 def test_second_run_is_served_from_cache_and_pushes_nothing_new(runs):

@@ -75,10 +75,11 @@ def _write_shards(rows: dict[str, np.ndarray], directory: Path, shards: int = 2)
     return str(directory / "eval-*.tfrecord.gz")
 
 
-def _export_model(path: Path, slope: float, scramble: bool = False) -> str:
+def _export_model(path: Path, slope: float, scramble: bool = False, scramble_region: bytes | None = None) -> str:
     """tf_keras sigmoid(slope*x) behind the contract signature: serialized raw tf.Example -> {'outputs': [N, 1]}.
 
-    scramble replaces x by sin(1000 x), a prediction unrelated to the label.
+    scramble replaces x by sin(1000 x), a prediction unrelated to the label; scramble_region does so in one
+    region only (a planted bad slice).
     """
     import tensorflow as tf
     import tf_keras
@@ -87,13 +88,19 @@ def _export_model(path: Path, slope: float, scramble: bool = False) -> str:
     dense = tf_keras.layers.Dense(1, activation="sigmoid")
     model = tf_keras.Model(inputs, dense(inputs))
     dense.set_weights([np.array([[slope]], np.float32), np.zeros(1, np.float32)])
-    spec = {"x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])}
+    spec = {
+        "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+        "region": tf.io.FixedLenFeature([1], tf.string, default_value=[b""]),
+    }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples):
-        x = tf.io.parse_example(examples, spec)["x"]
+        parsed = tf.io.parse_example(examples, spec)
+        x = parsed["x"]
         if scramble:
             x = tf.sin(x * 1000.0)
+        if scramble_region is not None:
+            x = tf.where(tf.equal(parsed["region"], scramble_region), tf.sin(x * 1000.0), x)
         return {"outputs": tf.cast(model(x), tf.float32)}
 
     tf.saved_model.save(model, str(path), signatures={"serving_default": serve})
@@ -117,6 +124,7 @@ def world(tmp_path_factory):
         pattern=_write_shards(rows, root / "data"),
         good=_export_model(root / "good", GOOD_SLOPE),
         bad=_export_model(root / "bad", GOOD_SLOPE, scramble=True),
+        patchy=_export_model(root / "patchy", GOOD_SLOPE, scramble_region=b"west"),
     )
 
 
@@ -209,17 +217,66 @@ def test_describe_failure_texts():
         'metric_key { name: "auc" } metric_value { double_value { value: 0.61 } } '
         "metric_threshold { value_threshold { lower_bound { value: 0.65 } } }"
     )
-    assert describe_failure(below) == "auc 0.61 is below the minimum 0.65"
+    assert describe_failure(below) == "auc overall 0.61 < 0.65"
+    assert describe_failure(below, "region=south", 212.0) == "auc region=south 0.61 < 0.65 (n=212)"
     drop = failure(
-        'metric_key { name: "binary_accuracy" is_diff: true } metric_value { double_value { value: -0.03 } }'
+        'metric_key { name: "binary_accuracy" is_diff: true } metric_value { double_value { value: -0.02 } }'
         " metric_threshold { change_threshold { direction: HIGHER_IS_BETTER absolute { value: -0.01 } } }"
     )
-    assert describe_failure(drop) == "accuracy dropped 0.03 vs baseline (max 0.01)"
+    assert describe_failure(drop, baseline=0.801) == "accuracy dropped 0.020 vs baseline 0.801 (max_drop 0.010)"
+    rise = failure(
+        'metric_key { name: "binary_crossentropy" is_diff: true } metric_value { double_value { value: 0.05 } }'
+        " metric_threshold { change_threshold { direction: LOWER_IS_BETTER absolute { value: 0.01 } } }"
+    )
+    assert describe_failure(rise, baseline=0.4) == "log_loss rose 0.050 vs baseline 0.400 (max_drop 0.010)"
+    above = failure(
+        'metric_key { name: "binary_crossentropy" } metric_value { double_value { value: 0.62 } } '
+        "metric_threshold { value_threshold { upper_bound { value: 0.5 } } }"
+    )
+    assert describe_failure(above) == "log_loss overall 0.62 > 0.50"
     close = failure(
         'metric_key { name: "auc" } metric_value { double_value { value: 0.649996 } } '
         "metric_threshold { value_threshold { lower_bound { value: 0.65 } } }"
     )
-    assert describe_failure(close) == "auc 0.649996 is below the minimum 0.65"
+    assert describe_failure(close) == "auc overall 0.649996 < 0.650000"
+    nan = failure(
+        'metric_key { name: "precision" } metric_threshold { value_threshold { lower_bound { value: 0.5 } } }'
+    )
+    assert describe_failure(nan, "region=west", 40.0) == "precision region=west has no value to check (NaN) (n=40)"
+
+
+def _summary(slices: dict, small: list[str], single: list[str], failures: list[str]) -> dict:
+    return {
+        "run_id": "r1",
+        "ok": True,
+        "seconds": 1.0,
+        "rows": {},
+        "metrics": {"overall": {"auc": 0.8, "f1": 0.7, "log_loss": 0.5, "example_count": 500.0}, "slices": slices},
+        "single_class_slices": single,
+        "small_slices": small,
+        "blessed": not failures,
+        "failures": failures,
+        "pushed": None,
+        "log": "run.log",
+    }
+
+
+def test_summary_never_names_a_small_or_single_class_slice_the_weakest():
+    from pipelines.summary import format_summary
+
+    slices = {
+        "plan=a,region=north": {"auc": 0.40, "example_count": 4.0},
+        "plan=a,region=south": {"auc": 0.0, "example_count": 50.0},
+        "plan=b,region=north": {"auc": 0.70, "example_count": 120.0},
+        "region=north": {"auc": 0.75, "example_count": 124.0},
+        "region=west": {"auc": 0.9, "example_count": 8.0},
+    }
+    failures = ["auc region=north 0.75 < 0.80 (n=124)", "auc overall 0.80 < 0.85"]
+    text = format_summary(_summary(slices, ["plan=a,region=north", "region=west"], ["plan=a,region=south"], failures))
+    assert "crossed   3 slices; weakest plan=b,region=north auc 0.700 n=120" in text
+    assert "region=west" in text and "n=8  (small: not gated)" in text
+    assert "f1 0.700  log_loss 0.500" in text
+    assert "  blessed   no —\n              auc region=north 0.75 < 0.80 (n=124)\n              auc overall" in text
 
 
 # ---- slow: real TFMA runs -----------------------------------------------------------------------
@@ -248,6 +305,8 @@ def test_overall_metrics_match_numpy(good_outcome, world):
         "accuracy",
         "precision",
         "recall",
+        "f1",
+        "log_loss",
         "example_count",
         "calibration",
         "mean_label",
@@ -307,7 +366,8 @@ def test_bad_model_below_minimum_is_not_blessed(world):
         world.bad, world.pattern, str(world.root / "tfma_bad"), "label", [], {"auc": {"min": 0.65}}
     )
     assert not outcome.blessed
-    assert any(f.startswith("auc ") and "below the minimum 0.65" in f for f in outcome.failures), outcome.failures
+    (failure,) = outcome.failures
+    assert failure.startswith("auc overall ") and failure.endswith(" < 0.65"), failure
 
 
 @pytest.mark.slow
@@ -324,8 +384,9 @@ def test_drop_versus_baseline_is_not_blessed(world):
     assert not outcome.blessed
     assert outcome.baseline_overall["auc"] > outcome.overall["auc"] + 0.01
     (failure,) = outcome.failures
-    assert failure.startswith("auc dropped ") and failure.endswith("vs baseline (max 0.01)")
-    drop = outcome.baseline_overall["auc"] - outcome.overall["auc"]
+    baseline = outcome.baseline_overall["auc"]
+    assert failure.startswith("auc dropped ") and failure.endswith(f" vs baseline {baseline:.3f} (max_drop 0.010)")
+    drop = baseline - outcome.overall["auc"]
     assert float(failure.split()[2]) == pytest.approx(drop, abs=1e-3)
 
 
@@ -354,3 +415,48 @@ def test_no_examples_is_not_blessed(world, tmp_path):
     assert "example_count is 0" in outcome.failures[0]
     assert outcome.overall["example_count"] == 0
     json.dumps(outcome.to_json(), allow_nan=False)
+
+
+@pytest.mark.slow
+def test_planted_bad_slice_fails_the_per_slice_gate_small_slices_do_not(world):
+    gates = [
+        {"slice": ["region"], "metric": "auc", "min": 0.6},
+        {"slice": ["segment", "region"], "metric": "auc", "min": 0.6},  # every one single-class: flagged only
+        {"slice": ["hour"], "metric": "auc", "min": 0.99},  # ~17 examples each: small, flagged only
+    ]
+    outcome = run_evaluation(
+        world.patchy,
+        world.pattern,
+        str(world.root / "tfma_patchy"),
+        "label",
+        [*SLICES, ["hour"]],
+        {"auc": {"min": 0.6}},
+        min_slice_size=30,
+        slice_thresholds=gates,
+    )
+    assert not outcome.blessed
+    west = outcome.slices["region=west"]
+    assert west["auc"] < 0.6 < outcome.overall["auc"]
+    assert outcome.failures == [f"auc region=west {west['auc']:.2f} < 0.60 (n={west['example_count']:.0f})"]
+    hours = [name for name in outcome.slices if name.startswith("hour=")]
+    assert len(hours) == 8 and set(hours) <= set(outcome.small_slices)  # hours 0, 3, .., 21: ~17 rows each
+    assert any(outcome.slices[name].get("auc", 0.0) < 0.99 for name in hours), "the gate would have failed them"
+    assert "segment=vip,region=west" in outcome.single_class_slices
+    assert not any(name.startswith("region=") for name in outcome.small_slices)
+
+
+@pytest.mark.slow
+def test_failures_only_on_small_slices_still_bless(world):
+    gates = [{"slice": ["hour"], "metric": "auc", "min": 0.99}, {"slice": ["region"], "metric": "auc", "min": 0.6}]
+    outcome = run_evaluation(
+        world.good,
+        world.pattern,
+        str(world.root / "tfma_small"),
+        "label",
+        [["hour"], ["region"]],
+        GATES,
+        slice_thresholds=gates,
+    )
+    assert outcome.blessed and outcome.failures == []
+    assert {name for name in outcome.slices if name.startswith("hour=")} <= set(outcome.small_slices)
+    assert not any(name.startswith("region=") for name in outcome.small_slices)

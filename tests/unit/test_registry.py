@@ -725,3 +725,15 @@ def test_pushing_a_model_identical_to_a_rolled_back_version_reports_the_newest_c
     again = publish(model_a, root)
     assert (again.created, again.entry.version, again.entry.rollback_of) == (False, 3, 1)
     assert [e.version for e in registry.list_versions(root, MODEL)] == [1, 2, 3]
+
+
+def test_lineage_is_recorded_and_entries_without_it_still_load(root: Path, model_a: Path) -> None:
+    lineage = {"run": "bigtrain-demo-20261129", "evaluated_split": "test", "baseline_version": 3, "data_span": 7}
+    entry = publish(model_a, root, lineage=lineage).entry
+    assert entry.lineage == lineage
+    stored = json.loads((root / MODEL / "1" / registry.METADATA_FILE).read_text())
+    assert stored["lineage"] == lineage
+    assert registry.RegistryEntry.from_dict(stored) == entry
+    old = {k: v for k, v in stored.items() if k != "lineage"}
+    assert registry.RegistryEntry.from_dict(old).lineage == {}
+    assert "lineage" not in registry.RegistryEntry.from_dict(old).to_dict()

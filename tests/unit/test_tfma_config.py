@@ -44,7 +44,7 @@ def test_all_metrics_and_plots_present():
     (spec,) = config.metrics_specs
     assert [metric.class_name for metric in spec.metrics] == list(METRIC_CLASSES)
     assert {"AUC", "ConfusionMatrixPlot", "CalibrationPlot", "MeanPrediction", "ExampleCount"} <= set(METRIC_CLASSES)
-    assert {class_name for class_name, _ in THRESHOLD_METRICS.values()} <= set(METRIC_CLASSES)
+    assert {metric.class_name for metric in THRESHOLD_METRICS.values()} <= set(METRIC_CLASSES)
 
 
 def test_min_threshold_is_on_overall_slice_only():
@@ -108,3 +108,69 @@ def test_negative_max_drop_raises():
 def test_empty_slice_raises():
     with pytest.raises(ValueError, match="empty slice"):
         build_eval_config("label", [[]], {}, with_baseline=False)
+
+
+def test_decision_threshold_reaches_every_thresholded_metric():
+    import json
+
+    config = build_eval_config("label", [], {"auc": {"min": 0.5}}, with_baseline=False, decision_threshold=0.3)
+    for class_name in ("Precision", "Recall", "F1Score", "ConfusionMatrixAtThresholds"):
+        assert json.loads(_metric(config, class_name).config) == {"thresholds": [0.3]}, class_name
+    assert json.loads(_metric(config, "BinaryAccuracy").config) == {"threshold": 0.3}
+    assert not _metric(config, "AUC").config and not _metric(config, "BinaryCrossEntropy").config
+
+
+def test_log_loss_is_lower_is_better():
+    from tensorflow_model_analysis.proto import config_pb2
+
+    config = build_eval_config("label", [], {"log_loss": {"max": 0.5, "max_drop": 0.02}}, with_baseline=True)
+    (per_slice,) = _metric(config, "BinaryCrossEntropy").per_slice_thresholds
+    assert per_slice.threshold.value_threshold.upper_bound.value == pytest.approx(0.5)
+    assert not per_slice.threshold.value_threshold.HasField("lower_bound")
+    change = per_slice.threshold.change_threshold
+    assert change.direction == config_pb2.MetricDirection.LOWER_IS_BETTER
+    assert change.absolute.value == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [({"log_loss": {"min": 0.1}}, "log_loss is lower-is-better"), ({"f1": {"max": 0.9}}, "f1 is higher-is-better")],
+)
+def test_bound_against_direction_raises(thresholds, message):
+    with pytest.raises(ValueError, match=message):
+        build_eval_config("label", [], thresholds, with_baseline=False)
+
+
+def test_slice_thresholds_gate_every_value_of_the_columns():
+    gates = [
+        {"slice": ["plan", "region"], "metric": "auc", "min": 0.6},
+        {"slice": ["region"], "metric": "f1", "min": 0.4},
+    ]
+    config = build_eval_config("label", SLICES, {"auc": {"min": 0.7}}, False, slice_thresholds=gates)
+    overall, crossed = _metric(config, "AUC").per_slice_thresholds
+    assert [list(spec.feature_keys) for spec in overall.slicing_specs] == [[]]
+    assert [list(spec.feature_keys) for spec in crossed.slicing_specs] == [["plan", "region"]]
+    assert not crossed.slicing_specs[0].feature_values, "no values: every slice of the columns"
+    assert crossed.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
+    (f1,) = _metric(config, "F1Score").per_slice_thresholds
+    assert f1.threshold.value_threshold.lower_bound.value == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        ({"slice": ["plan"], "metric": "auc", "min": 0.6}, r"slice_thresholds\[0\]\.slice: \['plan'\]"),
+        ({"slice": ["region"], "metric": "auroc", "min": 0.6}, r"slice_thresholds\[0\]\.metric: unknown metric"),
+        ({"slice": ["region"], "metric": "log_loss", "min": 0.6}, r"slice_thresholds\[0\]: log_loss is lower"),
+        ({"slice": ["region"], "metric": "auc"}, r"slice_thresholds\[0\]: give min or max"),
+    ],
+)
+def test_bad_slice_threshold_raises_naming_it(gate, message):
+    with pytest.raises(ValueError, match=message):
+        build_eval_config("label", SLICES, {"auc": {"min": 0.5}}, False, slice_thresholds=[gate])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5])
+def test_decision_threshold_out_of_range_raises(threshold):
+    with pytest.raises(ValueError, match="decision_threshold"):
+        build_eval_config("label", [], {"auc": {"min": 0.5}}, False, decision_threshold=threshold)
