@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from components.push import registry
 from pipelines.cli import main
-
-MODEL = "ctr"
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-
-def make_model(path: Path, seed: int) -> Path:
-    """A fake SavedModel: saved_model.pb plus a variables file."""
-    rng = random.Random(seed)
-    (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_bytes(rng.randbytes(256))
-    (path / "variables" / "variables.data-00000-of-00001").write_bytes(rng.randbytes(512))
-    return path
+from tests.unit.test_registry import MODEL, NOW, make_model
 
 
 @pytest.fixture
