@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BEAM_FLAGS: tuple[str, ...] = ("--runner=FnApiRunner",)
 BLESSED_MARKER = "BLESSED"
 NOT_BLESSED_MARKER = "NOT_BLESSED"
 BLESSING_JSON = "blessing.json"
@@ -265,10 +264,13 @@ def validation_failures(
 
 
 def _pipeline_options(beam_args: Sequence[str] | None) -> Any:
-    """In-process Beam options; never reads sys.argv. beam_args come last, so they may override --runner."""
+    """Beam options from the step's flags (one --runner, built by beam_jobs.options), else the project default;
+    never reads sys.argv."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    return PipelineOptions(flags=[*DEFAULT_BEAM_FLAGS, *(beam_args or [])])
+    from beam_jobs.options import beam_flags
+
+    return PipelineOptions(flags=list(beam_args) if beam_args else beam_flags())
 
 
 def _run_tfma(

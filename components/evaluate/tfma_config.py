@@ -9,12 +9,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from components.train.signatures import SERVING_SIGNATURE
+
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import config_pb2
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
-SIGNATURE_NAME = "serving_default"
+SIGNATURE_NAME = SERVING_SIGNATURE
 PREDICTION_KEY = "outputs"
 # Pinned so TFMA loads the SavedModel with tf.saved_model.load and calls the serving signature, instead of
 # trying tf.keras.models.load_model first (whose outcome depends on TF_USE_LEGACY_KERAS).

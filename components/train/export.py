@@ -11,11 +11,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from components.train.signatures import INPUT_NAME, OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from components.train.warm_start import save_for_warm_start
 
-SERVING_SIGNATURE = "serving_default"
-TRANSFORM_SIGNATURE = "transform_features"
-_EXAMPLES = tf.TensorSpec([None], tf.string, name="examples")
+_EXAMPLES = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
 
 
 def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, label: str, export_dir: str) -> None:
@@ -40,7 +39,7 @@ def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, label: s
     def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         transformed = transform(examples)
         inputs = {name: tf.reshape(value, [-1, 1]) for name, value in transformed.items() if name in input_names}
-        return {"outputs": tf.cast(model(inputs), tf.float32)}
+        return {OUTPUT_KEY: tf.cast(model(inputs), tf.float32)}
 
     @tf.function(input_signature=[_EXAMPLES])
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
