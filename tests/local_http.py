@@ -1,12 +1,15 @@
-"""A local HTTP server on 127.0.0.1 (a free port) in a background thread, for the tests' recording fakes.
+"""A local HTTP server on 127.0.0.1 (a free port) in a background thread, and scripted failures, for the tests'
+recording fakes.
 
 Every request, whatever its method, goes to one ``serve(handler)`` function; the fake decides what to answer.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,3 +45,23 @@ class LocalServer:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+@dataclass
+class ScriptedFailure:
+    """Answer requests with ``method`` whose path matches ``path`` with ``status``/``message``, ``remaining`` times."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    message: str
+    remaining: int
+
+
+def take_failure(failures: list[ScriptedFailure], method: str, path: str) -> ScriptedFailure | None:
+    """The first scripted failure that matches this request (and use one of its turns), or None."""
+    for failure in failures:
+        if failure.remaining > 0 and failure.method == method and failure.path.search(path):
+            failure.remaining -= 1
+            return failure
+    return None

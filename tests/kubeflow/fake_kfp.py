@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.local_http import LocalServer
+from tests.local_http import LocalServer, ScriptedFailure, take_failure
 
 API = "/apis/v2beta1"
 _LOGIN_PAGE = b"<!doctype html><html><body><form action='/dex/auth'>Log in</form></body></html>"
@@ -85,15 +85,6 @@ class RunScript:
     calls: int = 0
 
 
-@dataclass
-class _Failure:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    message: str
-    remaining: int
-
-
 class FakeKfp:
     """The fake server and its in-memory state. ``with FakeKfp() as kfp: ... kfp.url``."""
 
@@ -108,7 +99,7 @@ class FakeKfp:
         self.killed_runs: list[str] = []  # active runs whose recurring run was deleted under them
         self._scripts: list[RunScript] = []
         self._run_scripts: dict[str, RunScript] = {}
-        self._failures: list[_Failure] = []
+        self._failures: list[ScriptedFailure] = []
         self._login_pages = 0
         self._ids = itertools.count(1)
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,7 +123,7 @@ class FakeKfp:
     def fail(self, method: str, path: str, status: int, message: str, times: int = 1) -> None:
         """Answer requests matching ``method`` and the ``path`` regex (searched in the path after /apis/v2beta1)
         with ``status`` and ``message``, ``times`` times."""
-        self._failures.append(_Failure(method, re.compile(path), status, message, times))
+        self._failures.append(ScriptedFailure(method, re.compile(path), status, message, times))
 
     def serve_login_page(self, times: int = 1) -> None:
         """Answer the next ``times`` requests with 200 and an HTML page, like an auth proxy's login redirect."""
@@ -229,10 +220,8 @@ class FakeKfp:
 
     def _answer(self, r: Recorded) -> Any:
         path = r.path.removeprefix(API)
-        for failure in self._failures:
-            if failure.remaining > 0 and failure.method == r.method and failure.path.search(path):
-                failure.remaining -= 1
-                raise ApiError(failure.status, failure.message)
+        if failure := take_failure(self._failures, r.method, path):
+            raise ApiError(failure.status, failure.message)
         routes = [
             ("GET", r"/healthz", lambda: {"multi_user": self.multi_user, "pipeline_store": "database"}),
             ("POST", r"/pipelines/upload", lambda: self._upload(r)),

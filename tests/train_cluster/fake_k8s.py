@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.local_http import LocalServer
+from tests.local_http import LocalServer, ScriptedFailure, take_failure
 
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 _TFJOBS = re.compile(r"^/apis/kubeflow\.org/v1/namespaces/(?P<ns>[^/]+)/tfjobs(?:/(?P<name>[^/]+))?$")
@@ -95,15 +95,6 @@ class JobScript:
 
 
 @dataclass
-class _Failure:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    message: str
-    remaining: int
-
-
-@dataclass
 class FakeKubernetes:
     """The fake API server and its state. ``with FakeKubernetes() as k8s: ... k8s.url``."""
 
@@ -112,7 +103,7 @@ class FakeKubernetes:
     requests: list[Recorded] = field(default_factory=list)
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     scripts: dict[str, JobScript] = field(default_factory=dict)
-    _failures: list[_Failure] = field(default_factory=list)
+    _failures: list[ScriptedFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _uids: Any = field(default_factory=lambda: itertools.count(1))
     _http: LocalServer | None = None
@@ -137,7 +128,7 @@ class FakeKubernetes:
 
     def fail(self, method: str, path: str, status: int, message: str, times: int = 1) -> None:
         """Answer requests matching ``method`` and the ``path`` regex (searched) with ``status``, ``times`` times."""
-        self._failures.append(_Failure(method, re.compile(path), status, message, times))
+        self._failures.append(ScriptedFailure(method, re.compile(path), status, message, times))
 
     def put_job(self, namespace: str, body: dict[str, Any]) -> None:
         """Store a job as if an earlier attempt had created it."""
@@ -168,10 +159,8 @@ class FakeKubernetes:
         handler.wfile.write(data)
 
     def _answer(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        for failure in self._failures:
-            if failure.remaining and failure.method == method and failure.path.search(path):
-                failure.remaining -= 1
-                return failure.status, _status(failure.status, failure.message)
+        if failure := take_failure(self._failures, method, path):
+            return failure.status, _status(failure.status, failure.message)
         if match := _TFJOBS.match(path):
             return self._tfjobs(method, match["ns"], match["name"], body)
         if method == "GET" and (match := _PODS.match(path)):
