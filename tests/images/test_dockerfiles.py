@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import requires, version
@@ -114,28 +114,33 @@ def shell_commands(script: str) -> list[list[str]]:
     return [command for command in commands if command]
 
 
+# Options whose value is collected, by the PipInstall list it goes to: (short, long) spellings.
+_LIST_OPTIONS = {
+    "constraints": ("-c", "--constraint"),
+    "requirement_files": ("-r", "--requirement"),
+    "editables": ("-e", "--editable"),
+}
+
+
+def _list_option(word: str, words: Iterator[str]) -> tuple[str, str] | None:
+    """(PipInstall field, value) when ``word`` is one of the collected options in any spelling: ``-c x``,
+    ``--constraint x``, ``--constraint=x`` or ``-cx``."""
+    for name, (short, long) in _LIST_OPTIONS.items():
+        if word in (short, long):
+            return name, next(words, "")
+        if word.startswith(long + "="):
+            return name, word.partition("=")[2]
+        if word.startswith(short) and not word.startswith("--"):
+            return name, word[len(short) :]
+    return None
+
+
 def _parse_install(args: list[str]) -> PipInstall:
     install = PipInstall()
     words = iter(args)
     for word in words:
-        if word in ("-c", "--constraint"):
-            install.constraints.append(next(words, ""))
-        elif word.startswith("--constraint="):
-            install.constraints.append(word.partition("=")[2])
-        elif word.startswith("-c") and not word.startswith("--"):
-            install.constraints.append(word[2:])
-        elif word in ("-r", "--requirement"):
-            install.requirement_files.append(next(words, ""))
-        elif word.startswith("--requirement="):
-            install.requirement_files.append(word.partition("=")[2])
-        elif word.startswith("-r") and not word.startswith("--"):
-            install.requirement_files.append(word[2:])
-        elif word in ("-e", "--editable"):
-            install.editables.append(next(words, ""))
-        elif word.startswith("--editable="):
-            install.editables.append(word.partition("=")[2])
-        elif word.startswith("-e") and not word.startswith("--"):
-            install.editables.append(word[2:])
+        if found := _list_option(word, words):
+            getattr(install, found[0]).append(found[1])
         elif word == "--no-cache-dir":
             install.no_cache = True
         elif word in PIP_VALUE_OPTIONS:
