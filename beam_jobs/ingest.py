@@ -20,12 +20,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import counters
 from beam_jobs.contract import Columns, parse_columns
-from beam_jobs.layout import RECORDS_SUFFIX
+from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.records import encode_ingested
 
 ROWS_COUNTER = "ingested_rows"
-RECORDS_PREFIX = "part"
 SUMMARY_FILE = "ingest.json"
 
 

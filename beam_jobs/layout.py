@@ -5,17 +5,30 @@ It lives in the bottom layer so that the Beam jobs, the components and the pipel
 
 import os
 
+RECORDS_PREFIX = "part"  # shards are <prefix>-NNNNN-of-NNNNN<suffix>
 RECORDS_SUFFIX = ".tfrecord.gz"  # gzip is inferred from the suffix by Beam, TF and TFMA
 # Split roles: train fits, eval (validation) early-stops and tunes, test is read only by the evaluate step.
 TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT)
 
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
 EVALUATION_SUMMARY_FILE = "summary.json"  # in evaluate's `evaluation`: metrics, slices, blessing and failures
+REPORT_FILE = "report.html"  # in evaluate's `evaluation`: the self-contained evaluation report for people
 PUSH_RECORD_FILE = "push.json"  # in push's `pushed`: whether, which version and where
 RUN_SUMMARY_FILE = "run_summary.json"  # in summarize's `run_summary`: the headline facts of a succeeded run
 RUN_STATUS_FILE = "run_status.json"  # in finalize's `run_status`: the final state of every run, failed or not
 
 
+def records_files(directory: str) -> str:
+    """The file pattern of the TFRecord shards written into ``directory`` (``<dir>/part*.tfrecord.gz``)."""
+    return os.path.join(directory, f"{RECORDS_PREFIX}*{RECORDS_SUFFIX}")
+
+
 def split_files(directory: str, split: str) -> str:
     """The file pattern of one split's TFRecords under a splits directory (``<dir>/<split>/part*.tfrecord.gz``)."""
-    return os.path.join(directory, split, f"part*{RECORDS_SUFFIX}")
+    return records_files(os.path.join(directory, split))
+
+
+def rows_key(split: str) -> str:
+    """The artifact metadata key holding a split's row count (``train_rows``), set by preprocess, read by train."""
+    return f"{split}_rows"

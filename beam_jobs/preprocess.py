@@ -23,7 +23,7 @@ from tfx_bsl.public import tfxio
 from beam_jobs import counters
 from beam_jobs.cleaning import REJECTION_KINDS, clean_row, split_key
 from beam_jobs.contract import Columns, parse_columns
-from beam_jobs.layout import RECORDS_SUFFIX, STATS_FILE
+from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, STATS_FILE
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.records import RAW, SOURCE, decode_ingested, encode_typed
 from beam_jobs.split import SPLITS, assign_split
@@ -110,7 +110,7 @@ class _CleanAndSplit(beam.DoFn):
 
 
 def _write_records(pcoll: beam.PCollection, directory: str, split: str, label: str) -> None:
-    prefix = os.path.join(directory, split, "part")
+    prefix = os.path.join(directory, split, RECORDS_PREFIX)
     _ = pcoll | f"Write{label}" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=RECORDS_SUFFIX)
 
 

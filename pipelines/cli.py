@@ -27,6 +27,18 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.local_runner import read_run_summary
+    from pipelines.summary import format_summary
+
+    summary = read_run_summary(args.run)
+    print(format_summary(summary))
+    if not summary.get("report"):
+        print("bigtrain: this run has no evaluation report (it stopped before evaluate)", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def _compile(args: argparse.Namespace) -> int:
     from pipelines.kubeflow.compile import compile_for_cluster
 
@@ -131,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every step even if a cached result exists")
     run.add_argument("--summary", help="also write the run summary JSON here")
     run.set_defaults(handler=_run)
+
+    report = sub.add_parser("report", help="re-print a local run's summary and its evaluation report's path")
+    report.add_argument(
+        "--run", required=True, help="the run's directory (<pipeline-root>/_runs/<run id>, printed by `bigtrain run`)"
+    )
+    report.set_defaults(handler=_report)
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP IR YAML")
     comp.add_argument("--config", required=True, help="run config YAML")

@@ -12,10 +12,22 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The DAG's steps in order, and its exit handler. Each pod gets resources; "train" is the one on the GPU pool.
-PIPELINE_STEPS = ("resolve-data", "ingest", "preprocess", "train", "resolve-baseline", "evaluate", "push", "summarize")
+# "resolve-warm-start" exists only when training.warm_start is on.
+PIPELINE_STEPS = (
+    "resolve-data",
+    "ingest",
+    "preprocess",
+    "resolve-warm-start",
+    "train",
+    "resolve-baseline",
+    "evaluate",
+    "push",
+    "summarize",
+)
+REGISTRY_STEPS = ("resolve-warm-start", "resolve-baseline", "push")  # read or write the registry (serving volume)
 EXIT_STEP = "finalize"
 CLUSTER_STEPS = (*PIPELINE_STEPS, EXIT_STEP)
-RETRIED_STEPS = ("resolve-data", "ingest", "resolve-baseline", "push")
+RETRIED_STEPS = ("resolve-data", "ingest", *REGISTRY_STEPS)
 DATA_SCHEMES = ("gs", "s3")
 PIPELINE_ROOT_SCHEMES = ("gs", "s3", "minio")
 
@@ -67,7 +79,7 @@ class Resources(_Section):
 def _default_resources() -> dict[str, Resources]:
     heavy = Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G")
     light = Resources(cpu_request="250m", cpu_limit="1", memory_request="512M", memory_limit="2G")
-    sizes = {step: light for step in ("resolve-data", "resolve-baseline", "summarize", EXIT_STEP)}
+    sizes = {step: light for step in ("resolve-data", "resolve-warm-start", "resolve-baseline", "summarize", EXIT_STEP)}
     sizes["push"] = Resources()
     return {step: sizes.get(step, heavy) for step in CLUSTER_STEPS}
 

@@ -10,14 +10,18 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict
 
 from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
+from components.evaluate.slicing import SliceError, parse_slices
 from components.evaluate.tfma_config import (
     DEFAULT_DECISION_THRESHOLD,
     DEFAULT_MIN_SLICE_SIZE,
     THRESHOLD_METRICS,
     bound_error,
 )
+from components.push.registry import MODEL_NAME_PATTERN
 from components.train.settings import ModelSettings, TrainingSettings
 from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
 
@@ -69,12 +73,21 @@ class Threshold(_Section):
 
 
 class SliceThreshold(_Section):
-    """A value gate on every slice of `slice`'s columns that has min_slice_size examples and both classes."""
+    """A value gate on every slice of `slice`'s columns that has min_slice_size examples and both classes. A bucketed
+    column is named by its column: `slice: [hour]` gates the slices of `{column: hour, buckets: 6}`."""
 
     slice: list[str] = Field(min_length=1)
     metric: str
     min: float | None = None
     max: float | None = None
+
+    @field_validator("slice", mode="before")
+    @classmethod
+    def _names_only(cls, columns: Any) -> Any:
+        for column in columns if isinstance(columns, list) else ():
+            if isinstance(column, dict) and "column" in column:
+                raise ValueError(f"name the column only, e.g. slice: [{column['column']}], also when it is bucketed")
+        return columns
 
     @field_validator("slice")
     @classmethod
@@ -100,8 +113,31 @@ class SliceThreshold(_Section):
         return self
 
 
+def _field_error(title: str, loc: tuple[int | str, ...], reason: str, value: Any) -> ValidationError:
+    """A ValidationError at `loc` (relative to where a validator raises it), so the message names that field."""
+    error = PydanticCustomError("value_error", "{reason}", {"reason": reason})
+    return ValidationError.from_exception_data(title, [InitErrorDetails(type=error, loc=loc, input=value)])
+
+
+class BucketedSlice(TypedDict):
+    """A numeric column sliced into `buckets` equal-width ranges (components.evaluate.slicing). A plain dict in the
+    validated config, so the slices stay a JSON KFP parameter as they are."""
+
+    column: str
+    buckets: int
+
+
+def _slice_column(column: str | BucketedSlice) -> str:
+    """The column a configured slice column names (bucketed or not)."""
+    return column if isinstance(column, str) else column["column"]
+
+
 class EvaluationConfig(_Section):
-    slices: list[list[str]] = Field(default_factory=list)
+    slices: list[list[str | BucketedSlice]] = Field(
+        default_factory=list,
+        description="column lists (crosses); a column is a name or {column, buckets}; a bare {column, buckets} is "
+        "a one-column slice. Stored as lists: [[region], [{column: hour, buckets: 6}]]",
+    )
     thresholds: dict[str, Threshold]
     decision_threshold: float = Field(
         default=DEFAULT_DECISION_THRESHOLD,
@@ -128,17 +164,21 @@ class EvaluationConfig(_Section):
                 raise ValueError(problem)
         return thresholds
 
-    @field_validator("slices")
+    @field_validator("slices", mode="before")
     @classmethod
-    def _non_empty(cls, slices: list[list[str]]) -> list[list[str]]:
-        for index, columns in enumerate(slices):
-            if not columns or len(set(columns)) != len(columns):
-                raise ValueError(f"slice {index} must list distinct columns")
-        return slices
+    def _parse_slices(cls, raw: Any) -> Any:
+        """Check each slice (errors name e.g. slices[2].buckets) and store it as a list of names and dicts."""
+        if not isinstance(raw, list):
+            return raw  # pydantic says it is not a list
+        try:
+            specs = parse_slices(raw)
+        except SliceError as error:
+            raise _field_error("slices", error.loc, error.reason, raw[error.loc[0]]) from None
+        return [spec.to_json() for spec in specs]
 
     @model_validator(mode="after")
     def _slice_thresholds_on_configured_slices(self) -> EvaluationConfig:
-        configured = {frozenset(columns) for columns in self.slices}
+        configured = {frozenset(map(_slice_column, columns)) for columns in self.slices}
         for index, gate in enumerate(self.slice_thresholds):
             if frozenset(gate.slice) not in configured:
                 raise ValueError(
@@ -149,7 +189,7 @@ class EvaluationConfig(_Section):
 
 class PushConfig(_Section):
     serving_root: str = Field(min_length=1)
-    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN)
 
     @field_validator("serving_root")
     @classmethod
@@ -190,13 +230,23 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _slices_exist(self) -> RunConfig:
+        """Slice columns exist and are not ignored or the label; bucketed ones are numeric (float or int)."""
         for index, columns in enumerate(self.evaluation.slices):
-            for column in columns:
-                spec = self.columns.get(column)
+            for position, column in enumerate(columns):
+                name = _slice_column(column)
+                loc: tuple[int | str, ...] = ("evaluation", "slices", index)
+                if not isinstance(column, str):  # a bucketed column: name its field
+                    loc = (*loc, *((position,) if len(columns) > 1 else ()), "column")
+                spec = self.columns.get(name)
+                problem = None
                 if spec is None:
-                    raise ValueError(f"evaluation.slices[{index}]: no column named {column!r}")
-                if spec.role in ("ignore", "label"):
-                    raise ValueError(f"evaluation.slices[{index}]: cannot slice on {spec.role} column {column!r}")
+                    problem = f"no column named {name!r}"
+                elif spec.role in ("ignore", "label"):
+                    problem = f"cannot slice on {spec.role} column {name!r}"
+                elif not isinstance(column, str) and spec.type not in ("float", "int"):
+                    problem = f"{name!r} is a {spec.type} column: buckets need a numeric (float or int) column"
+                if problem:
+                    raise _field_error("RunConfig", loc, problem, column)
         return self
 
     @property

@@ -16,11 +16,18 @@ from components.ingest.component import ingest
 from components.notify.component import finalize, summarize
 from components.notify.webhook import WEBHOOK_ENV
 from components.preprocess.component import preprocess
-from components.push.component import push, resolve_baseline
+from components.push.component import push, resolve_baseline, resolve_warm_start
 from components.resolve_data.component import resolve_data
 from components.train.cluster_component import train_on_cluster
 from components.train.component import train
-from pipelines.cluster_config import EXIT_STEP, PIPELINE_STEPS, RETRIED_STEPS, ClusterConfig, NotifyConfig
+from pipelines.cluster_config import (
+    EXIT_STEP,
+    PIPELINE_STEPS,
+    REGISTRY_STEPS,
+    RETRIED_STEPS,
+    ClusterConfig,
+    NotifyConfig,
+)
 from pipelines.config import RunConfig
 from pipelines.fingerprint import code_version
 
@@ -35,6 +42,7 @@ COMPONENTS: dict[str, Callable[..., Any]] = {
     "resolve-data": resolve_data,
     "ingest": ingest,
     "preprocess": preprocess,
+    "resolve-warm-start": resolve_warm_start,
     "train": train,
     "resolve-baseline": resolve_baseline,
     "evaluate": evaluate,
@@ -46,7 +54,7 @@ COMPONENTS: dict[str, Callable[..., Any]] = {
 VERSIONED_STEPS = ("ingest", "preprocess", "train", "evaluate", "push")
 # Steps that read or write state outside KFP (the data listing, the registry, the webhook) and the exit handler:
 # never cached.
-UNCACHED_STEPS = ("resolve-data", "resolve-baseline", "push", "summarize", EXIT_STEP)
+UNCACHED_STEPS = ("resolve-data", *REGISTRY_STEPS, "summarize", EXIT_STEP)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ class ClusterTarget:
     gpu_image: str
     notify: NotifyConfig
     warm_start: bool = False
+
+
+def pipeline_steps(config: RunConfig) -> tuple[str, ...]:
+    """The steps inside the exit handler for ``config``, in order (resolve-warm-start only when warm-starting)."""
+    return tuple(step for step in STEPS if step != "resolve-warm-start" or config.training.warm_start)
 
 
 def code_parameter(step: str) -> str:
@@ -102,7 +115,8 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget, lau
             task.set_env_variable(S3_ENDPOINT_ENV, store.endpoint)
     if cluster.data_volume is not None and step in ("resolve-data", "ingest"):
         kubernetes.mount_pvc(task, pvc_name=cluster.data_volume.pvc, mount_path=cluster.data_volume.mount_path)
-    volumes = {"resolve-baseline": [cluster.serving], "push": [cluster.serving], "train": [cluster.shared_volume]}
+    volumes = {step: [cluster.serving] for step in REGISTRY_STEPS}
+    volumes["train"] = [cluster.shared_volume]
     if target.warm_start and cluster.shared_volume != cluster.serving:
         volumes["train"].append(cluster.serving)  # the baseline to warm-start from lives in the registry
     for volume in volumes.get(step, []):
@@ -147,6 +161,16 @@ def _train_launcher(image: str) -> Any:
     component = dsl.component(func=train_on_cluster, base_image=image, install_kfp_package=False)
     component.component_spec.name = component.name = "train"
     return component
+
+
+def _warm_start_path(
+    ops: dict[str, Any], configure: Callable[..., dsl.PipelineTask], serving_root: Any, config: RunConfig
+) -> Any:
+    """The version to warm-start from (a never-cached registry lookup before train), or "" without warm start."""
+    if not config.training.warm_start:
+        return ""
+    task = ops["resolve-warm-start"](serving_root=serving_root, model_name=config.push.model_name)
+    return configure(task, "resolve-warm-start").outputs["warm_start_path"]
 
 
 def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> Callable[..., Any]:
@@ -195,9 +219,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
             "evaluate": evaluate_code,
             "push": push_code,
         }
-        exit_task = configure(
-            ops[EXIT_STEP](pipeline_name=pipeline_name, steps=list(STEPS)), EXIT_STEP
-        )
+        exit_task = configure(ops[EXIT_STEP](pipeline_name=pipeline_name, steps=list(STEPS)), EXIT_STEP)
         with dsl.ExitHandler(exit_task, name="bigtrain-run"):
             # Lists the data now (newest span, fingerprint): never cached, so a scheduled run sees new data.
             data = configure(ops["resolve-data"](source=source), "resolve-data")
@@ -225,10 +247,6 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 ),
                 "preprocess",
             )
-            baseline = configure(
-                ops["resolve-baseline"](serving_root=serving_root, model_name=config.push.model_name),
-                "resolve-baseline",
-            )
             train_inputs = dict(
                 transformed=prepared.outputs["transformed"],
                 transform_graph=prepared.outputs["transform_graph"],
@@ -236,7 +254,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 model_settings=config.model.model_dump(mode="json"),
                 training_settings=config.training.model_dump(mode="json"),
                 # Only a warm-starting run depends on the registry; others keep their cache across pushes.
-                warm_start_from=baseline.outputs["baseline_path"] if config.training.warm_start else "",
+                warm_start_from=_warm_start_path(ops, configure, serving_root, config),
                 checkpoint_root=checkpoint_root,
                 **versions("train"),
             )
@@ -246,11 +264,21 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 trained = configure(launcher, "train", launcher=True)
             else:
                 trained = configure(ops["train"](**train_inputs), "train")
+            # After train: the candidate's digest decides whether the served version is a baseline or the candidate.
+            baseline = configure(
+                ops["resolve-baseline"](
+                    model=trained.outputs["model"], serving_root=serving_root, model_name=config.push.model_name
+                ),
+                "resolve-baseline",
+            )
             evaluated = configure(
                 ops["evaluate"](
                     model=trained.outputs["model"],
                     raw_examples=prepared.outputs["raw_examples"],
+                    statistics=prepared.outputs["statistics"],
+                    training_logs=trained.outputs["training_logs"],
                     baseline_path=baseline.outputs["baseline_path"],
+                    baseline_version=baseline.outputs["baseline_version"],
                     label=config.contract.label,
                     slices=[list(s) for s in config.evaluation.slices],
                     thresholds={k: v.model_dump(exclude_none=True) for k, v in config.evaluation.thresholds.items()},
@@ -288,6 +316,8 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     training_logs=trained.outputs["training_logs"],
                     pipeline_name=pipeline_name,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                    served_version=baseline.outputs["served_version"],
+                    candidate_is_served=baseline.outputs["candidate_is_served"],
                 ),
                 "summarize",
             )

@@ -72,6 +72,16 @@ def _run_facts(root: Path, before: set[Path], pipeline_name: str) -> dict[str, A
     return {}
 
 
+def read_run_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The summary a local run wrote into its directory (``<root>/_runs/<run id>``, or that summary file itself)."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / SUMMARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no run summary here; give a run directory printed by `bigtrain run`")
+    return json.loads(path.read_text())
+
+
 def run_local(
     config: RunConfig,
     pipeline_root: str | os.PathLike[str],
@@ -91,7 +101,7 @@ def run_local(
     pipeline = build_pipeline(config)
     pipeline_name = f"bigtrain-{config.name}"
     before = set(root.glob(f"{pipeline_name}-*"))
-    terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id}); log: {log_path}\n")
+    terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id} in {run_dir})\n")
     terminal.flush()
     error: str | None = None
     with open(log_path, "w", buffering=1) as log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from components.notify.run_summary import collect
@@ -31,6 +32,11 @@ def build_summary(
     }
 
 
+def _natural(name: str) -> list[Any]:
+    """Sort key putting numbers in numeric order: hour=[4;8) before hour=[12;16)."""
+    return [float(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+(?:\.\d+)?)", name))]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -42,7 +48,7 @@ def _slice_lines(summary: dict[str, Any]) -> list[str]:
     small = set(summary["small_slices"])
     lines = []
     crossed = []
-    for name, values in sorted(summary["metrics"]["slices"].items()):
+    for name, values in sorted(summary["metrics"]["slices"].items(), key=lambda item: _natural(item[0])):
         count = int(values.get("example_count") or 0)
         if "," in name:
             if name not in single_class and name not in small and values.get("auc") is not None:
@@ -87,11 +93,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("  blessed   yes" if summary["blessed"] else "  blessed   no —")
         if not summary["blessed"]:
             lines.extend(f"              {failure}" for failure in summary["failures"])
+    served = summary.get("candidate_is_served_version")
+    if served is not None:
+        lines.append(
+            f"  reused    the model is served version {served}: its evaluation and blessing stand"
+            " (not compared with itself); serving check skipped"
+        )
     pushed = summary["pushed"]
     if pushed:
         note = "" if pushed["new_version"] else " (identical model was already there)"
         lines.append(f"  pushed    version {pushed['version']} → {pushed['path']}{note}")
     elif summary.get("push_reason"):
         lines.append(f"  pushed    nothing: {summary['push_reason']}")
+    if summary.get("report"):
+        lines.append(f"  report    {summary['report']}")
     lines.append(f"  log       {summary['log']}")
     return "\n".join(lines)

@@ -9,10 +9,19 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from components.evaluate.slicing import (
+    Buckets,
+    SliceSpec,
+    bucketed_columns,
+    compute_buckets,
+    parse_slices,
+    with_bucket_extractor,
+)
 from components.evaluate.tfma_config import (
     BASELINE,
     CANDIDATE,
@@ -33,6 +42,13 @@ BLESSED_MARKER = "BLESSED"
 NOT_BLESSED_MARKER = "NOT_BLESSED"
 BLESSING_JSON = "blessing.json"
 OVERALL = "overall"
+# The gate outcome of one slice (EvaluationOutcome.slice_gates); a flag wins, since gates ignore flagged slices.
+GATE_FAILED = "failed"  # a slice_threshold on this slice failed
+GATE_PASSED = "passed"  # a slice_threshold applies to this slice and passed
+GATE_SMALL = "small"  # fewer than min_slice_size examples: flagged, not gated
+GATE_SINGLE_CLASS = "single_class"  # one class only: flagged, not gated
+GATE_UNGATED = "ungated"  # no slice_threshold applies to this slice
+SLICE_GATE_STATES = (GATE_FAILED, GATE_PASSED, GATE_SMALL, GATE_SINGLE_CLASS, GATE_UNGATED)
 
 # With a single model TFMA leaves model_name empty in metric and plot keys.
 _CANDIDATE_NAMES = (CANDIDATE, "")
@@ -47,7 +63,9 @@ class EvaluationOutcome:
     predictions) are omitted from `overall`, `slices` and `baseline_overall`.
 
     Slices in `small_slices` (fewer than min_slice_size examples) or `single_class_slices` are flagged and never
-    gated on. `failures` holds one readable line per reason the model is not blessed."""
+    gated on. `failures` holds one readable line per reason the model is not blessed. `slice_gates` maps every name
+    in `slices` to one of SLICE_GATE_STATES. `slice_buckets` maps each bucketed column to its bucket labels in
+    order (e.g. {"hour": ["[0;4)", ..., "[20;23]"]}), the values its slices are named by."""
 
     overall: dict[str, float]
     slices: dict[str, dict[str, float]]
@@ -60,6 +78,8 @@ class EvaluationOutcome:
     small_slices: list[str] = field(default_factory=list)
     decision_threshold: float = DEFAULT_DECISION_THRESHOLD
     min_slice_size: int = DEFAULT_MIN_SLICE_SIZE
+    slice_gates: dict[str, str] = field(default_factory=dict)
+    slice_buckets: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A dict that json.dumps accepts with allow_nan=False (non-finite floats become None)."""
@@ -230,6 +250,45 @@ def slice_flags(per_slice: Mapping[str, Mapping[str, float]], min_slice_size: in
     return sorted(small), sorted(single_class)
 
 
+def slice_gate_states(
+    slice_columns: Mapping[str, Iterable[str]],
+    gated: Iterable[Iterable[str]],
+    failed: Iterable[str],
+    small: Iterable[str] = (),
+    single_class: Iterable[str] = (),
+) -> dict[str, str]:
+    """Slice name -> gate outcome, for every slice in `slice_columns` (name -> its columns).
+
+    `gated` lists the column sets a slice_threshold names, `failed` the slices TFMA failed a gate on. Flags come
+    first (small, then single_class: their gates are ignored), then failed, passed (a gate applies), ungated.
+    """
+    gated_sets = {frozenset(columns) for columns in gated}
+    failed, small, single_class = set(failed), set(small), set(single_class)
+    states = {}
+    for name, columns in slice_columns.items():
+        if name in small:
+            states[name] = GATE_SMALL
+        elif name in single_class:
+            states[name] = GATE_SINGLE_CLASS
+        elif name in failed:
+            states[name] = GATE_FAILED
+        elif frozenset(columns) in gated_sets:
+            states[name] = GATE_PASSED
+        else:
+            states[name] = GATE_UNGATED
+    return dict(sorted(states.items()))
+
+
+def failed_slices(validation: validation_result_pb2.ValidationResult, configured: Sequence[Sequence[str]]) -> set[str]:
+    """Names of the slices (not overall) on which TFMA reports a failed threshold."""
+    named = (
+        slice_name(_slice_pairs(item.slice_key), configured)
+        for item in validation.metric_validations_per_slice
+        if item.failures
+    )
+    return {name for name in named if name != OVERALL}
+
+
 def validation_failures(
     validation: validation_result_pb2.ValidationResult,
     configured: Sequence[Sequence[str]],
@@ -280,8 +339,12 @@ def _run_tfma(
     examples_pattern: str,
     output_dir: str,
     beam_args: Sequence[str] | None,
+    buckets: Mapping[str, Buckets] | None = None,
 ) -> None:
-    """Run TFMA, writing metrics, plots and the validation result under output_dir."""
+    """Run TFMA, writing metrics, plots and the validation result under output_dir.
+
+    With `buckets`, TFMA's default extractors get the bucketing extractor before slicing; run_model_analysis still
+    reads the TFRecords and runs the rest of the pipeline as without."""
     import tensorflow_model_analysis as tfma
 
     model_dirs = {CANDIDATE: candidate_dir, **({BASELINE: baseline_dir} if baseline_dir else {})}
@@ -289,12 +352,17 @@ def _run_tfma(
         tfma.default_eval_shared_model(eval_saved_model_path=path, model_name=name, eval_config=config)
         for name, path in model_dirs.items()
     ]
+    extractors = None
+    if buckets:
+        defaults = tfma.default_extractors(eval_shared_model=models, eval_config=config)
+        extractors = with_bucket_extractor(defaults, buckets)
     tfma.run_model_analysis(
         eval_shared_model=models,
         eval_config=config,
         data_location=examples_pattern,
         file_format="tfrecords",
         output_path=output_dir,
+        extractors=extractors,
         pipeline_options=_pipeline_options(beam_args),
     )
 
@@ -305,21 +373,28 @@ def _read_outcome(
     with_baseline: bool,
     decision_threshold: float = DEFAULT_DECISION_THRESHOLD,
     min_slice_size: int = DEFAULT_MIN_SLICE_SIZE,
+    slice_thresholds: Sequence[Mapping] = (),
+    buckets: Mapping[str, Buckets] | None = None,
 ) -> EvaluationOutcome:
-    """Turn TFMA's written metrics, plots and validation result into an EvaluationOutcome."""
+    """Turn TFMA's written metrics, plots and validation result into an EvaluationOutcome.
+
+    slices: the configured slices' column names (SliceSpec.keys), for slice names in configured order."""
     import tensorflow_model_analysis as tfma
 
     overall: dict[str, float] = {}
     baseline_overall: dict[str, float] | None = {} if with_baseline else None
     per_slice: dict[str, dict[str, float]] = {}
+    slice_columns: dict[str, list[str]] = {}
     at_threshold: list[Any] = []
     for metrics in tfma.load_metrics(output_dir):
         if metrics.HasField("cross_slice_key"):
             continue
-        name = slice_name(_slice_pairs(metrics.slice_key), slices)
+        pairs = _slice_pairs(metrics.slice_key)
+        name = slice_name(pairs, slices)
         values = _model_metrics(metrics, _CANDIDATE_NAMES)
         if name != OVERALL:
             per_slice[name] = values
+            slice_columns[name] = list(pairs)
             continue
         overall = values
         at_threshold = _threshold_matrices(metrics, _CANDIDATE_NAMES)
@@ -333,6 +408,13 @@ def _read_outcome(
     )
     # Failures on small or single-class slices are not gates: bless when they were TFMA's only objection.
     blessed = bool(validation.validation_ok) or (ignored > 0 and not failures)
+    gates = slice_gate_states(
+        slice_columns,
+        [entry["slice"] for entry in slice_thresholds],
+        failed_slices(validation, slices),
+        small,
+        single_class,
+    )
     return EvaluationOutcome(
         overall=overall,
         slices=dict(sorted(per_slice.items())),
@@ -345,6 +427,8 @@ def _read_outcome(
         small_slices=small,
         decision_threshold=decision_threshold,
         min_slice_size=min_slice_size,
+        slice_gates=gates,
+        slice_buckets={column: list(spec.labels) for column, spec in sorted((buckets or {}).items())},
     )
 
 
@@ -358,12 +442,27 @@ def _gate_on_example_count(outcome: EvaluationOutcome, examples_pattern: str) ->
         outcome.failures.append("TFMA validation failed without reporting a reason")
 
 
+def _buckets(examples_pattern: str, specs: Sequence[SliceSpec]) -> dict[str, Buckets]:
+    """Bucket boundaries of the bucketed slice columns ({} without any), logged with the time the pass took."""
+    columns = bucketed_columns(specs)
+    if not columns:
+        return {}
+    started = time.monotonic()
+    buckets = compute_buckets(examples_pattern, columns)
+    logger.info(
+        "slice buckets in %.1fs: %s",
+        time.monotonic() - started,
+        {column: spec.labels for column, spec in buckets.items()},
+    )
+    return buckets
+
+
 def run_evaluation(
     candidate_dir: str,
     examples_pattern: str,
     output_dir: str,
     label_key: str,
-    slices: list[list[str]],
+    slices: Sequence[Any],
     thresholds: dict[str, dict],
     baseline_dir: str | None = None,
     beam_args: list[str] | None = None,
@@ -380,11 +479,20 @@ def run_evaluation(
     Accuracy, precision, recall, F1 and the confusion matrix are computed at decision_threshold. Slices with
     fewer than min_slice_size examples, or a single class, are flagged and never gated on. slice_thresholds
     ([{"slice": ["region"], "metric": "auc", "min": 0.6}]) gate every other slice of those columns.
+
+    slices: lists of columns, a column being a name or {"column": "hour", "buckets": 6} (components.evaluate.slicing).
+    Bucket boundaries are equal-width over the observed range of the bucketed columns in examples_pattern, read by
+    one pass that parses only those columns (skipped when no slice is bucketed).
     """
     with_baseline = baseline_dir is not None
-    config = build_eval_config(label_key, slices, thresholds, with_baseline, decision_threshold, slice_thresholds)
-    _run_tfma(config, candidate_dir, baseline_dir, examples_pattern, output_dir, beam_args)
-    outcome = _read_outcome(output_dir, slices, with_baseline, decision_threshold, min_slice_size)
+    specs: list[SliceSpec] = parse_slices(slices)
+    config = build_eval_config(label_key, specs, thresholds, with_baseline, decision_threshold, slice_thresholds)
+    buckets = _buckets(examples_pattern, specs)
+    _run_tfma(config, candidate_dir, baseline_dir, examples_pattern, output_dir, beam_args, buckets)
+    keys = [spec.keys for spec in specs]
+    outcome = _read_outcome(
+        output_dir, keys, with_baseline, decision_threshold, min_slice_size, slice_thresholds, buckets
+    )
     _gate_on_example_count(outcome, examples_pattern)
     logger.info(
         "evaluation: blessed=%s auc=%s examples=%s failures=%s",

@@ -2,13 +2,16 @@
 
 from typing import NamedTuple
 
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 
 def evaluate(
     model: Input[Model],
     raw_examples: Input[Dataset],
+    statistics: Input[Artifact],
+    training_logs: Input[Artifact],
     baseline_path: str,
+    baseline_version: int,
     label: str,
     slices: list,
     thresholds: dict,
@@ -23,15 +26,38 @@ def evaluate(
     blessing: Output[Artifact],
     metrics: Output[Metrics],
     roc: Output[ClassificationMetrics],
+    report: Output[HTML],
 ) -> NamedTuple("EvaluateOutputs", [("blessed", bool), ("auc", float)]):
-    """Evaluate the candidate on the raw eval split (against the baseline when there is one)."""
+    """Evaluate the candidate on the held-out test split (against the baseline when there is one), decide the
+    blessing and write the report.
+
+    Args:
+        model: The candidate SavedModel (serving signature on raw tf.Examples).
+        raw_examples: Preprocess's raw splits; only the test split is read.
+        statistics: Preprocess's row counts and quarantine reasons, for the report.
+        training_logs: Train's curves and result (validation AUC), for the report.
+        baseline_path: The served version to compare with; empty for none (or when the candidate is that version).
+        baseline_version: The baseline's version number (0: none), for the report.
+        label: The label column.
+        slices: Slices to compute metrics for, besides overall.
+        thresholds: Overall gates per metric: min/max values and max_drop against the baseline.
+        decision_threshold: Score above which a prediction is positive (accuracy, precision, recall, F1).
+        min_slice_size: Slices with fewer examples are flagged and never gated.
+        slice_thresholds: Value gates applied to every slice of the named columns.
+        beam_runner: Beam runner for TFMA.
+        beam_args: Extra Beam pipeline options.
+        code_version: This step's code hash (a cache key).
+        data_fingerprint: The input data's fingerprint (a cache key).
+    """
     import json
     import os
+    import shutil
     from collections import namedtuple
 
-    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, TEST_SPLIT, split_files
+    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, REPORT_FILE, STATS_FILE, TEST_SPLIT, split_files
     from beam_jobs.options import beam_flags
     from components.evaluate.analysis import run_evaluation, write_blessing
+    from components.evaluate.report import write_report
 
     outcome = run_evaluation(
         candidate_dir=model.path,
@@ -50,6 +76,17 @@ def evaluate(
     with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)
     write_blessing(outcome, blessing.path)
+    with open(os.path.join(statistics.path, STATS_FILE)) as handle:
+        stats = json.load(handle)
+    report_path = write_report(
+        os.path.join(evaluation.path, REPORT_FILE),
+        evaluation=summary,
+        tfma_dir=os.path.join(evaluation.path, "tfma"),
+        training_logs_dir=training_logs.path,
+        statistics=stats,
+        baseline_version=baseline_version or None,
+    )
+    shutil.copyfile(report_path, report.path)  # an HTML artifact: the KFP run page shows it
     blessing.metadata.update({"blessed": outcome.blessed, "failures": outcome.failures})
 
     for name, value in summary["overall"].items():

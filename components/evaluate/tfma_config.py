@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from components.train.signatures import SERVING_SIGNATURE
+from components.evaluate.slicing import SliceSpec, parse_slices
+from components.train.signatures import OUTPUT_KEY, SERVING_SIGNATURE
 
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import config_pb2
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 SIGNATURE_NAME = SERVING_SIGNATURE
-PREDICTION_KEY = "outputs"
+PREDICTION_KEY = OUTPUT_KEY
 # Pinned so TFMA loads the SavedModel with tf.saved_model.load and calls the serving signature, instead of
 # trying tf.keras.models.load_model first (whose outcome depends on TF_USE_LEGACY_KERAS).
 MODEL_TYPE = "tf_generic"
@@ -100,9 +101,11 @@ def validate_thresholds(thresholds: Mapping[str, Mapping[str, float | None] | No
             raise ValueError(f"thresholds.{name}: {problem}")
 
 
-def validate_slice_thresholds(slice_thresholds: Sequence[Mapping], slices: Sequence[Sequence[str]]) -> None:
-    """Raise ValueError naming the entry (slice_thresholds[i]) for anything build_eval_config cannot gate on."""
-    configured = {frozenset(keys) for keys in slices}
+def validate_slice_thresholds(slice_thresholds: Sequence[Mapping], slices: Sequence[Any]) -> None:
+    """Raise ValueError naming the entry (slice_thresholds[i]) for anything build_eval_config cannot gate on.
+
+    `slice` names columns only: `[hour]` gates the slices of a bucketed `{column: hour, buckets: 6}`."""
+    configured = {frozenset(spec.keys) for spec in parse_slices(slices)}
     for index, entry in enumerate(slice_thresholds):
         where = f"slice_thresholds[{index}]"
         unknown = sorted(set(entry) - set(SLICE_THRESHOLD_KEYS))
@@ -214,7 +217,7 @@ def _metric_configs(
 
 def build_eval_config(
     label_key: str,
-    slices: Sequence[Sequence[str]],
+    slices: Sequence[Any],
     thresholds: Mapping[str, Mapping[str, float | None] | None],
     with_baseline: bool,
     decision_threshold: float = DEFAULT_DECISION_THRESHOLD,
@@ -222,21 +225,21 @@ def build_eval_config(
 ) -> config_pb2.EvalConfig:
     """EvalConfig for model `candidate` (and `baseline` when with_baseline) on raw tf.Examples.
 
-    slices: lists of feature keys, each one slicing spec (the overall slice is always added).
+    slices: each one slicing spec (the overall slice is always added): a list of columns, a column being a name or
+    {"column": "hour", "buckets": 6} (a bare mapping is a one-column slice); see components.evaluate.slicing. A bucketed
+    column is sliced on its name: the bucket labels are put in its place by the extractor run_evaluation adds.
     thresholds: e.g. {"auc": {"min": 0.65, "max_drop": 0.01}, "log_loss": {"max": 0.5}}; `min`/`max` are value
     bounds, `max_drop` the absolute allowed worsening vs the baseline (ignored without one). Overall slice only.
     decision_threshold: the score above which a prediction is positive, for accuracy, precision, recall, F1 and
     the confusion matrix.
     slice_thresholds: e.g. [{"slice": ["region"], "metric": "auc", "min": 0.6}]: a value gate on every slice of a
-    configured slice's columns.
+    configured slice's columns (a bucketed column named by its column: ["hour"]).
     """
     from tensorflow_model_analysis.proto import config_pb2
 
     validate_thresholds(thresholds)
-    for feature_keys in slices:
-        if not feature_keys:
-            raise ValueError("empty slice: the overall slice is always evaluated, list only feature keys")
-    validate_slice_thresholds(slice_thresholds, slices)
+    specs: list[SliceSpec] = parse_slices(slices)
+    validate_slice_thresholds(slice_thresholds, specs)
     if not 0.0 < decision_threshold < 1.0:
         raise ValueError(f"decision_threshold must be in (0, 1), got {decision_threshold}")
     config = config_pb2.EvalConfig()
@@ -244,7 +247,7 @@ def build_eval_config(
     if with_baseline:
         config.model_specs.append(_model_spec(BASELINE, label_key, is_baseline=True))
     config.slicing_specs.append(config_pb2.SlicingSpec())
-    config.slicing_specs.extend(config_pb2.SlicingSpec(feature_keys=list(keys)) for keys in slices)
+    config.slicing_specs.extend(config_pb2.SlicingSpec(feature_keys=list(spec.keys)) for spec in specs)
     config.metrics_specs.add(metrics=_metric_configs(thresholds, slice_thresholds, with_baseline, decision_threshold))
     # Keras-compiled metrics would be recomputed on raw inputs; only the metrics above are wanted.
     config.options.include_default_metrics.value = False

@@ -12,6 +12,8 @@ def summarize(
     pipeline_name: str,
     run_name: str,
     run_summary: Output[Artifact],
+    served_version: int = 0,
+    candidate_is_served: bool = False,
 ) -> None:
     """Write the run's headline facts and post them to the webhook (when one is configured).
 
@@ -22,6 +24,8 @@ def summarize(
         training_logs: Train's result, for the validation AUC next to the test metrics.
         pipeline_name: The KFP pipeline name, for the notification.
         run_name: The KFP run (job) name, for the notification.
+        served_version: The registry's latest version when the run evaluated (0: none).
+        candidate_is_served: True when the trained model is byte-identical to that version.
     """
     import json
     import os
@@ -30,12 +34,15 @@ def summarize(
     from components.notify.run_summary import collect, headline
     from components.notify.webhook import post_status
 
-    facts = collect(statistics.path, evaluation.path, pushed.path, training_logs.path)
+    facts = collect(
+        statistics.path, evaluation.path, pushed.path, training_logs.path, served_version, candidate_is_served
+    )
     os.makedirs(run_summary.path, exist_ok=True)
     with open(os.path.join(run_summary.path, RUN_SUMMARY_FILE), "w") as handle:
         json.dump({"pipeline": pipeline_name, "run": run_name, **facts}, handle, indent=2, sort_keys=True)
-    run_summary.metadata.update(headline(facts)["metrics"])
-    print(post_status({"pipeline": pipeline_name, "run": run_name, "state": "SUCCEEDED", **headline(facts)}))
+    announced = headline(facts)
+    run_summary.metadata.update(announced["metrics"])
+    print(post_status({"pipeline": pipeline_name, "run": run_name, "state": "SUCCEEDED", **announced}))
 
 
 def finalize(

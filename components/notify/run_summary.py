@@ -6,28 +6,44 @@ import json
 import os
 from typing import Any
 
-from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, STATS_FILE
+from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, REPORT_FILE, STATS_FILE
 from components.train.result import RESULT_FILE
 
 ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
 HEADLINE_METRICS = ("auc", "auc_pr", "accuracy", "precision", "recall", "example_count")
 
 
+class MissingArtifactFile(FileNotFoundError):
+    """A step's artifact lacks a file its producer always writes: the run's facts cannot be trusted."""
+
+
 def _read_json(directory: str, name: str) -> dict[str, Any]:
-    path = os.path.join(directory, name) if directory else ""
-    if not path or not os.path.isfile(path):
+    """The JSON file ``name`` in an artifact directory; {} when no directory is given (the step never ran)."""
+    if not directory:
         return {}
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        raise MissingArtifactFile(f"{path}: missing; the step that produced {directory} always writes it")
     with open(path) as handle:
         return json.load(handle)
 
 
-def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str, training_dir: str = "") -> dict[str, Any]:
-    """Counts, metrics (and the split they come from), training's validation AUC, blessing and push result; a
-    missing artifact leaves its facts empty."""
+def collect(
+    statistics_dir: str,
+    evaluation_dir: str,
+    pushed_dir: str,
+    training_dir: str = "",
+    served_version: int = 0,
+    candidate_is_served: bool = False,
+) -> dict[str, Any]:
+    """Counts, metrics (and the split they come from), training's validation AUC, blessing, push result and the
+    report's path. An artifact not given (empty path) leaves its facts empty; a given artifact missing its file
+    raises MissingArtifactFile instead of passing for "not blessed"."""
     stats = _read_json(statistics_dir, STATS_FILE)
     evaluation = _read_json(evaluation_dir, EVALUATION_SUMMARY_FILE)
     pushed = _read_json(pushed_dir, PUSH_RECORD_FILE)
     training = _read_json(training_dir, RESULT_FILE)
+    report = os.path.join(evaluation_dir, REPORT_FILE) if evaluation_dir else ""
     return {
         "evaluated_split": evaluation.get("split"),
         # The AUC on the split that chose the model (early stopping): a large gap to the test AUC means overfitting it.
@@ -46,6 +62,10 @@ def collect(statistics_dir: str, evaluation_dir: str, pushed_dir: str, training_
             else None
         ),
         "push_reason": pushed.get("reason"),
+        "report": report if report and os.path.isfile(report) else None,
+        # The candidate was byte-identical to the served version: it was not compared with itself, its evaluation
+        # is the one from when it was first evaluated (the cached evaluate step) and push skipped the serving check.
+        "candidate_is_served_version": served_version if candidate_is_served else None,
     }
 
 

@@ -32,7 +32,7 @@ def preprocess(
     from dataclasses import asdict
 
     from beam_jobs.contract import parse_columns
-    from beam_jobs.layout import STATS_FILE
+    from beam_jobs.layout import SPLITS, STATS_FILE, records_files, rows_key
     from beam_jobs.preprocess import PreprocessPaths, run_preprocess
 
     paths = PreprocessPaths(
@@ -42,11 +42,11 @@ def preprocess(
         quarantine=quarantine.path,
         stats=os.path.join(statistics.path, STATS_FILE),
     )
-    pattern = os.path.join(examples.path, "part*")
+    pattern = records_files(examples.path)
     stats = run_preprocess(pattern, parse_columns(columns), split_ratios, paths, beam_runner, beam_args)
     counts = asdict(stats)
     statistics.metadata.update(counts)
     quarantine.metadata["rows"] = stats.quarantined
-    for split in ("train", "eval", "test"):
-        transformed.metadata[f"{split}_rows"] = counts[split]
-        raw_examples.metadata[f"{split}_rows"] = counts[split]
+    for split in SPLITS:
+        transformed.metadata[rows_key(split)] = counts[split]
+        raw_examples.metadata[rows_key(split)] = counts[split]

@@ -5,24 +5,45 @@ from typing import NamedTuple
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 
-def resolve_baseline(serving_root: str, model_name: str) -> NamedTuple(
-    "BaselineOutputs", [("baseline_path", str), ("baseline_version", int)]
+def resolve_warm_start(serving_root: str, model_name: str) -> NamedTuple(
+    "WarmStartOutputs", [("warm_start_path", str), ("warm_start_version", int)]
 ):
-    """The latest pushed version of the model, or an empty path when none was pushed yet.
+    """The latest pushed version to warm-start training from, or an empty path when none was pushed yet.
 
     Args:
         serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
-        model_name: The model whose latest version is the baseline.
+        model_name: The model whose latest version training starts from.
     """
     from collections import namedtuple
 
     from components.push.registry import latest
 
     entry = latest(serving_root, model_name)
-    outputs = namedtuple("BaselineOutputs", ["baseline_path", "baseline_version"])
-    if entry is None:
-        return outputs("", 0)
-    return outputs(entry.path, entry.version)
+    outputs = namedtuple("WarmStartOutputs", ["warm_start_path", "warm_start_version"])
+    return outputs("", 0) if entry is None else outputs(entry.path, entry.version)
+
+
+def resolve_baseline(model: Input[Model], serving_root: str, model_name: str) -> NamedTuple(
+    "BaselineOutputs",
+    [("baseline_path", str), ("baseline_version", int), ("served_version", int), ("candidate_is_served", bool)],
+):
+    """The served version to evaluate the candidate against; none when nothing was pushed or the candidate is it.
+
+    Args:
+        model: The candidate SavedModel, compared by content digest with the served version.
+        serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
+        model_name: The model whose latest version is the baseline.
+    """
+    from collections import namedtuple
+
+    from components.push.baseline import choose_baseline
+
+    baseline = choose_baseline(serving_root, model_name, model.path)
+    if baseline.candidate_is_served:
+        print(f"resolve-baseline: the candidate is served version {baseline.served_version}; no self-comparison")
+    fields = ["baseline_path", "baseline_version", "served_version", "candidate_is_served"]
+    outputs = namedtuple("BaselineOutputs", fields)
+    return outputs(baseline.path, baseline.version, baseline.served_version, baseline.candidate_is_served)
 
 
 def push(
@@ -76,6 +97,8 @@ def push(
         data_fingerprint=data_fingerprint,
         lineage={
             "run": run_name,
+            # <pipeline root>/<run>/push/pushed: locally a directory, on Kubeflow an object-store URI.
+            "run_dir": pushed.uri.rstrip("/").rsplit("/", 2)[0],
             "evaluated_split": TEST_SPLIT,
             "baseline_version": baseline_version or None,
             "data_span": None if data_span < 0 else data_span,

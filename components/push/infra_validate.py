@@ -2,7 +2,8 @@
 
 ``validate_serving`` loads the SavedModel in a fresh Python subprocess (so a crashing or leaking model cannot
 take the caller down, and nothing already imported in the caller can mask a missing op or dependency), runs
-``serving_default`` on a batch of serialized ``tf.train.Example`` protos and checks the predictions.
+``serving_default`` on a batch of serialized ``tf.train.Example`` protos and checks the predictions. The child
+imports only TensorFlow and the TF-free ``components.train.signatures``, the one place the signature names live.
 
 Protocol: the request (model dir + base64 examples) goes in as JSON on stdin. The child reports on its
 original stdout as JSON lines: a ``{"stage": ...}`` line before each step, then one verdict line
@@ -28,16 +29,14 @@ from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from components.train.signatures import INPUT_NAME, OUTPUT_KEY, SERVING_SIGNATURE
 
-SIGNATURE = "serving_default"
-INPUT_NAME = "examples"
-OUTPUT_KEY = "outputs"
+logger = logging.getLogger(__name__)
 
 _STAGE_DESCRIPTIONS = {
     "import": "could not import tensorflow",
     "load": "model failed to load",
-    "call": f"{SIGNATURE} failed",
+    "call": f"{SERVING_SIGNATURE} failed",
 }
 _MAX_REASON_CHARS = 300
 
@@ -112,8 +111,9 @@ def _check_examples(serialized_examples: Sequence[bytes]) -> list[bytes]:
 
 
 def _child_command() -> list[str]:
-    # Run this file as a script rather than `-m`, so the child needs only tensorflow, not this package on its
-    # path; -P keeps the script's own directory off sys.path.
+    # Run this file as a script rather than `-m`, so the child imports tensorflow and the tiny signatures module
+    # (from the installed package) but not this package's other modules; -P keeps the script's own directory off
+    # sys.path.
     return [sys.executable, "-P", str(Path(__file__).resolve())]
 
 
@@ -199,15 +199,15 @@ def _one_line(exc: BaseException) -> str:
 def _check_inputs(inputs: Mapping[str, tuple[str, int | None]]) -> str | None:
     """Problem with the signature's inputs ({name: (dtype name, rank)}), or None if it takes only examples."""
     if INPUT_NAME not in inputs:
-        return f"{SIGNATURE} has no input named '{INPUT_NAME}' (inputs: {', '.join(sorted(inputs)) or 'none'})"
+        return f"{SERVING_SIGNATURE} has no input named '{INPUT_NAME}' (inputs: {', '.join(sorted(inputs)) or 'none'})"
     dtype, rank = inputs[INPUT_NAME]
     if dtype != "string":
-        return f"{SIGNATURE} input '{INPUT_NAME}' is {dtype}, expected string"
+        return f"{SERVING_SIGNATURE} input '{INPUT_NAME}' is {dtype}, expected string"
     if rank not in (None, 1):
-        return f"{SIGNATURE} input '{INPUT_NAME}' has rank {rank}, expected a 1-D batch"
+        return f"{SERVING_SIGNATURE} input '{INPUT_NAME}' has rank {rank}, expected a 1-D batch"
     extra = sorted(set(inputs) - {INPUT_NAME})
     if extra:
-        return f"{SIGNATURE} needs inputs besides '{INPUT_NAME}': {', '.join(extra)}"
+        return f"{SERVING_SIGNATURE} needs inputs besides '{INPUT_NAME}': {', '.join(extra)}"
     return None
 
 
@@ -219,20 +219,20 @@ def _check_outputs(outputs: Mapping[str, Any], n: int) -> dict[str, Any]:
         key = OUTPUT_KEY
     else:
         names = ", ".join(sorted(outputs)) or "none"
-        return _fail(f"{SIGNATURE} returned {len(outputs)} outputs ({names}) and none is named '{OUTPUT_KEY}'")
+        return _fail(f"{SERVING_SIGNATURE} returned {len(outputs)} outputs ({names}) and none is named '{OUTPUT_KEY}'")
     scores = np.asarray(outputs[key])
     if scores.shape not in ((n,), (n, 1)):
-        return _fail(f"{SIGNATURE} output '{key}' has shape {list(scores.shape)}, expected [{n}] or [{n}, 1]")
+        return _fail(f"{SERVING_SIGNATURE} output '{key}' has shape {list(scores.shape)}, expected [{n}] or [{n}, 1]")
     if not (np.issubdtype(scores.dtype, np.floating) or np.issubdtype(scores.dtype, np.integer)):
-        return _fail(f"{SIGNATURE} output '{key}' has dtype {scores.dtype}, expected a real number")
+        return _fail(f"{SERVING_SIGNATURE} output '{key}' has dtype {scores.dtype}, expected a real number")
     values = scores.astype(np.float64).reshape(-1)
     non_finite = int(np.count_nonzero(~np.isfinite(values)))
     if non_finite:
-        return _fail(f"{SIGNATURE} returned {non_finite} non-finite values (of {n})")
+        return _fail(f"{SERVING_SIGNATURE} returned {non_finite} non-finite values (of {n})")
     out_of_range = int(np.count_nonzero((values < 0) | (values > 1)))
     if out_of_range:
         return _fail(
-            f"{SIGNATURE} returned {out_of_range} values outside [0, 1] "
+            f"{SERVING_SIGNATURE} returned {out_of_range} values outside [0, 1] "
             f"(min {values.min():.6g}, max {values.max():.6g})"
         )
     return {"ok": True, "min_output": float(values.min()), "max_output": float(values.max())}
@@ -255,9 +255,9 @@ def _serve_and_check(model_dir: str, examples: list[bytes], report: Any) -> dict
         return _fail(f"model failed to load: {_one_line(e)}")
 
     signatures = dict(loaded.signatures)
-    if SIGNATURE not in signatures:
-        return _fail(f"no {SIGNATURE} signature (signatures: {', '.join(sorted(signatures)) or 'none'})")
-    fn = signatures[SIGNATURE]
+    if SERVING_SIGNATURE not in signatures:
+        return _fail(f"no {SERVING_SIGNATURE} signature (signatures: {', '.join(sorted(signatures)) or 'none'})")
+    fn = signatures[SERVING_SIGNATURE]
     _, input_specs = fn.structured_input_signature
     problem = _check_inputs({name: (spec.dtype.name, spec.shape.rank) for name, spec in input_specs.items()})
     if problem:
@@ -268,7 +268,7 @@ def _serve_and_check(model_dir: str, examples: list[bytes], report: Any) -> dict
         outputs = fn(**{INPUT_NAME: tf.constant(examples, dtype=tf.string)})
     except Exception as e:  # a model that raises on real examples fails validation
         traceback.print_exc()
-        return _fail(f"{SIGNATURE} failed on {len(examples)} examples: {_one_line(e)}")
+        return _fail(f"{SERVING_SIGNATURE} failed on {len(examples)} examples: {_one_line(e)}")
     if not isinstance(outputs, Mapping):
         outputs = {OUTPUT_KEY: outputs}
     return _check_outputs({k: v.numpy() for k, v in outputs.items()}, len(examples))

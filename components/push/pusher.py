@@ -1,21 +1,24 @@
-"""Push: publish a model only if it is blessed and loads and serves in a fresh process."""
+"""Push: publish a model only if it is blessed and loads and serves in a fresh process.
+
+TensorFlow is imported only when a serving check runs: re-pushing the model that is already served is a registry
+read and a digest, nothing more.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import tensorflow as tf
-
 from components.evaluate.analysis import read_blessing
-from components.push.infra_validate import validate_serving
-from components.push.registry import publish
+from components.push.registry import latest, model_digest, publish
 
 VALIDATION_EXAMPLES = 64
 
 
 def sample_examples(pattern: str, count: int = VALIDATION_EXAMPLES) -> list[bytes]:
     """Up to ``count`` serialized raw examples from gzipped TFRecords (for the serving check)."""
+    import tensorflow as tf
+
     files = sorted(tf.io.gfile.glob(pattern))
     sample: list[bytes] = []
     for path in files:
@@ -45,6 +48,18 @@ def push_if_blessed(
     """
     if not read_blessing(blessing_dir):
         return {"pushed": False, "reason": "model not blessed", "version": None, "path": None}
+    served = latest(serving_root, model_name)
+    if served is not None and served.model_digest == model_digest(model_dir):
+        # Validated when it was published, and the bytes are the same: nothing to check, nothing to write.
+        return {
+            "pushed": True,
+            "created": False,
+            "reason": f"already serving this model as version {served.version}; serving check skipped",
+            "version": served.version,
+            "path": served.path,
+        }
+    from components.push.infra_validate import validate_serving
+
     examples = sample_examples(examples_pattern)
     if not examples:
         return {"pushed": False, "reason": "no examples to validate serving with", "version": None, "path": None}

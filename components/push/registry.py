@@ -44,7 +44,8 @@ SAVED_MODEL_FILE = "saved_model.pb"
 TEMP_PREFIX = ".publish-"
 JSON_MODE = 0o644
 
-_MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # the one model-name rule: the config validates with it too
+_MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
 _VERSION_RE = re.compile(r"[0-9]+")
 _MAX_PUBLISH_ATTEMPTS = 100
 _CHUNK = 1 << 20
@@ -151,7 +152,7 @@ def _model_files(root: Path) -> list[str]:
 
 def _check_model_name(model_name: str) -> None:
     if not isinstance(model_name, str) or not _MODEL_NAME_RE.fullmatch(model_name):
-        raise RegistryError(f"invalid model_name {model_name!r}: must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+        raise RegistryError(f"invalid model_name {model_name!r}: must match {MODEL_NAME_PATTERN}")
 
 
 def check_version(version: int | str) -> int:

@@ -57,6 +57,7 @@ def train_on_cluster(
     from kubernetes import client
     from kubernetes import config as kube_config
 
+    from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.cluster_launcher import staging_dir, train_with_tfjob
     from components.train.request import TrainRequest, resume_key
     from components.train.settings import ModelSettings, TrainingSettings
@@ -82,7 +83,8 @@ def train_on_cluster(
         logs_dir=training_logs.path,
         backup_dir=os.path.join(staging, "backup"),
         warm_start_from=warm_start_from,
-        train_examples=transformed.metadata.get("train_rows"),
+        train_examples=transformed.metadata.get(rows_key(TRAIN_SPLIT)),
+        eval_examples=transformed.metadata.get(rows_key(EVAL_SPLIT)),
     )
 
     def manifest_for(request_path: str) -> dict:

@@ -33,6 +33,7 @@ def train(
     import shutil
     from dataclasses import asdict
 
+    from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.launch import train_locally
     from components.train.request import TrainRequest, resume_key
     from components.train.settings import ModelSettings, TrainingSettings
@@ -50,8 +51,8 @@ def train(
         logs_dir=training_logs.path,
         backup_dir=os.path.join(checkpoint_root, key, "backup"),
         warm_start_from=warm_start_from,
-        train_examples=transformed.metadata.get("train_rows"),
-        eval_examples=transformed.metadata.get("eval_rows"),
+        train_examples=transformed.metadata.get(rows_key(TRAIN_SPLIT)),
+        eval_examples=transformed.metadata.get(rows_key(EVAL_SPLIT)),
     )
     result = train_locally(request)
     # Finished: nothing to resume any more (BackupAndRestore already emptied its directory).

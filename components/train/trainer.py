@@ -183,7 +183,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
         _check_finite(model)
         target = distribute.write_dir(request.model_dir, tf_config)
         try:
-            export_model(model, tft_output, label, target)
+            export_model(model, tft_output, columns, target)
         finally:
             if not chief:
                 shutil.rmtree(target, ignore_errors=True)

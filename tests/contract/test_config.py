@@ -84,10 +84,48 @@ def test_columns_round_trip_through_kfp_parameters(demo_config):
             "evaluation.slice_thresholds[0]: give min",
         ),
         (
-            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["hour"], "metric": "auc", "min": 0.6}]),
-            "evaluation: slice_thresholds[0].slice: ['hour'] is not one of evaluation.slices",
+            lambda r: r["evaluation"].update(slice_thresholds=[{"slice": ["device"], "metric": "auc", "min": 0.6}]),
+            "evaluation: slice_thresholds[0].slice: ['device'] is not one of evaluation.slices",
         ),
-        (lambda r: r["evaluation"]["slices"].append(["nope"]), "evaluation.slices[4]: no column named 'nope'"),
+        (lambda r: r["evaluation"]["slices"].append(["nope"]), "evaluation.slices[5]: no column named 'nope'"),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "age", "buckets": 1}),
+            "run.yaml: evaluation.slices[5].buckets: must be an integer >= 2, got 1",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "age", "buckets": 2.5}),
+            "evaluation.slices[5].buckets: must be an integer >= 2, got 2.5",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "age"}),
+            "evaluation.slices[5].buckets: required",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "age", "buckets": 3, "edges": [0, 50]}),
+            "evaluation.slices[5].edges: unknown key",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "device", "buckets": 3}),
+            "run.yaml: evaluation.slices[5].column: 'device' is a string column: buckets need a numeric",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append(["plan", {"column": "ages", "buckets": 3}]),
+            "run.yaml: evaluation.slices[5][1].column: no column named 'ages'",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append({"column": "churned", "buckets": 3}),
+            "evaluation.slices[5].column: cannot slice on label column 'churned'",
+        ),
+        (
+            lambda r: r["evaluation"]["slices"].append(["hour"]),
+            "evaluation.slices[5][0]: column 'hour' is sliced in 6 buckets in slices[4]: slice a column one way",
+        ),
+        (
+            lambda r: r["evaluation"].update(
+                slice_thresholds=[{"slice": [{"column": "hour", "buckets": 6}], "metric": "auc", "min": 0.6}]
+            ),
+            "evaluation.slice_thresholds[0].slice: name the column only, e.g. slice: [hour]",
+        ),
         (lambda r: r["evaluation"]["slices"].append(["notes"]), "cannot slice on ignore column"),
         (lambda r: r["training"].update(epochs=0), "training.epochs"),
         (lambda r: r["training"].update(epoch=3), "training.epoch: unknown field"),
@@ -122,6 +160,22 @@ def test_evaluation_defaults_and_slice_thresholds(raw):
         "metric": "auc",
         "min": 0.6,
     }
+
+
+def test_bucketed_slices_load_gate_by_column_and_stay_a_json_parameter(raw, demo_config):
+    import json
+
+    assert demo_config.evaluation.slices[-1] == [{"column": "hour", "buckets": 6}]
+    raw["evaluation"]["slices"].append(["plan", {"column": "age", "buckets": 4}])
+    raw["evaluation"]["slice_thresholds"] = [
+        {"slice": ["hour"], "metric": "auc", "min": 0.6},
+        {"slice": ["age", "plan"], "metric": "auc", "min": 0.5},
+    ]
+    evaluation = parse_config(raw).evaluation
+    assert evaluation.slices[-2:] == [[{"column": "hour", "buckets": 6}], ["plan", {"column": "age", "buckets": 4}]]
+    # What pipelines/dag.py passes to the evaluate step: plain JSON lists of names and {column, buckets}.
+    parameter = [list(s) for s in evaluation.slices]
+    assert json.loads(json.dumps(parameter)) == parameter == evaluation.model_dump(mode="json")["slices"]
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path):

@@ -19,8 +19,9 @@ from components.notify.webhook import WEBHOOK_ENV
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
-CACHED_ON_RERUN = ("ingest", "preprocess", "train")
-ALWAYS_RUN = ("resolve-data", "resolve-baseline", "evaluate", "push", "summarize", "finalize")
+# evaluate too: the candidate is the served model, so its first evaluation (no baseline) is the one that counts.
+CACHED_ON_RERUN = ("ingest", "preprocess", "train", "evaluate")
+ALWAYS_RUN = ("resolve-data", "resolve-baseline", "push", "summarize", "finalize")
 
 
 class _Webhook(BaseHTTPRequestHandler):
@@ -98,15 +99,19 @@ def test_first_run_runs_every_step_and_pushes(runs):
 
 
 def test_second_run_is_served_from_cache_and_pushes_nothing_new(runs):
-    work, (first, second), _ = runs
+    work, (first, second), (_, out2) = runs
     for step in CACHED_ON_RERUN:
         assert second["steps"][step] == {"cached": True, "seconds": 0.0}, step
     for step in ALWAYS_RUN:
         assert second["steps"][step]["cached"] is False, step
     assert second["rows"] == first["rows"]
-    assert second["baseline"]["auc"] == pytest.approx(first["metrics"]["overall"]["auc"])
-    assert second["blessed"] is True
+    # The candidate is byte-identical to version 1: not compared with itself, its first evaluation stands.
+    assert second["candidate_is_served_version"] == 1 and first["candidate_is_served_version"] is None
+    assert second["baseline"] is None and second["metrics"] == first["metrics"]
+    assert second["blessed"] is True and second["report"] == first["report"]
     assert second["pushed"]["version"] == 1 and second["pushed"]["new_version"] is False
+    assert "serving check skipped" in second["push_reason"]
+    assert "reused    the model is served version 1" in out2
     versions = sorted(p.name for p in (work / "serving" / "demo").iterdir() if p.name.isdigit())
     assert versions == ["1"]
     assert second["seconds"] < first["seconds"]
@@ -121,6 +126,17 @@ def test_terminal_shows_steps_and_logs_go_to_the_run_file(runs):
     assert "Epoch 1/" in log and "Executing task" in log
     assert Path(first["run_dir"], "summary.json").is_file()
     assert first["log"] in out1
+    assert f"report    {first['report']}" in out1 and first["report"].endswith("report.html")
+
+
+def test_report_command_reprints_the_summary_and_the_report_path(runs):
+    work, (first, _), (out1, _) = runs
+    result = _bigtrain("report", "--run", first["run_dir"], cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert out1.rstrip().endswith(result.stdout.rstrip())  # the same summary `bigtrain run` printed at its end
+    assert f"report    {first['report']}" in result.stdout and "blessed   yes" in result.stdout
+    missing = _bigtrain("report", "--run", str(work / "nowhere"), cwd=work)
+    assert missing.returncode == 2 and "no run summary here" in missing.stderr
 
 
 def test_summary_has_the_documented_shape(runs):
@@ -149,6 +165,9 @@ def test_new_data_reruns_ingest_even_with_everything_cached(runs):
     third = json.loads((work / "summary3.json").read_text())
     assert third["rows"]["input"] == 3001
     assert not third["steps"]["ingest"]["cached"] and not third["steps"]["preprocess"]["cached"]
+    # A retrained model is a new candidate: evaluated again, against the served version 1.
+    assert not third["steps"]["evaluate"]["cached"] and third["baseline"]["auc"] > 0.5
+    assert third["candidate_is_served_version"] is None
 
 
 def test_a_failed_run_is_reported_by_the_exit_handler(runs, webhook):

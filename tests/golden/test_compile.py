@@ -15,9 +15,9 @@ import pytest
 import yaml
 from kfp import components
 
-from pipelines.cluster_config import CLUSTER_STEPS, RETRIED_STEPS
-from pipelines.config import load_config
-from pipelines.dag import EXIT_STEP, STEPS, UNCACHED_STEPS, VERSIONED_STEPS, code_parameter
+from pipelines.cluster_config import REGISTRY_STEPS, RETRIED_STEPS
+from pipelines.config import RunConfig, load_config
+from pipelines.dag import EXIT_STEP, UNCACHED_STEPS, VERSIONED_STEPS, code_parameter, pipeline_steps
 from pipelines.kubeflow.compile import compile_for_cluster
 from tests.conftest import REPO
 
@@ -25,6 +25,16 @@ CONFIGS = REPO / "pipelines" / "configs"
 FIXED_CODE = {code_parameter(step): f"{step}-code" for step in VERSIONED_STEPS}
 DEMO_IMAGE = "registry.example.com/bigtrain@sha256:" + "0" * 64
 GOLDEN = {"demo": Path(__file__).with_name("demo_pipeline.yaml"), "gpu": Path(__file__).with_name("gpu_pipeline.yaml")}
+CONFIG_FILES = {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}  # gpu warm-starts: it has resolve-warm-start
+
+
+def _config(name: str) -> RunConfig:
+    return load_config(CONFIGS / CONFIG_FILES[name], base_dir=Path("/compiling-machine"))
+
+
+def _cluster_steps(name: str) -> tuple[str, ...]:
+    """Every step of that pipeline, its exit handler included."""
+    return (*pipeline_steps(_config(name)), EXIT_STEP)
 
 
 def normalize(text: str) -> str:
@@ -33,9 +43,7 @@ def normalize(text: str) -> str:
 
 
 def _compile(name: str, out: Path) -> str:
-    config_file = {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}[name]
-    config = load_config(CONFIGS / config_file, base_dir=Path("/compiling-machine"))
-    compile_for_cluster(config, out, image=DEMO_IMAGE if name == "demo" else None, code=FIXED_CODE)
+    compile_for_cluster(_config(name), out, image=DEMO_IMAGE if name == "demo" else None, code=FIXED_CODE)
     return normalize(out.read_text())
 
 
@@ -76,7 +84,7 @@ def test_every_step_inside_the_exit_handler_and_cached_only_when_deterministic(c
     assert set(spec["root"]["dag"]["tasks"]) == {"exit-handler-1", EXIT_STEP}
     assert spec["root"]["dag"]["tasks"][EXIT_STEP]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     tasks = _inner_tasks(spec)
-    assert set(tasks) == set(STEPS)
+    assert set(tasks) == set(pipeline_steps(_config(name)))
     for step, task in tasks.items():
         assert task.get("cachingOptions", {}).get("enableCache", False) is (step not in UNCACHED_STEPS), step
     for step in VERSIONED_STEPS:
@@ -92,9 +100,9 @@ def test_every_step_inside_the_exit_handler_and_cached_only_when_deterministic(c
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_resources_and_retries_per_step(compiled: dict[str, str], name: str):
     spec, _ = _docs(compiled[name])
-    config = load_config(CONFIGS / {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}[name])
+    config = _config(name)
     executors = spec["deploymentSpec"]["executors"]
-    for step in CLUSTER_STEPS:
+    for step in _cluster_steps(name):
         resources = executors[f"exec-{step}"]["container"]["resources"]
         # On the GPU config train launches a TFJob: its own pod is small, the job's pods get resources.train.
         launcher = name == "gpu" and step == "train"
@@ -103,7 +111,7 @@ def test_resources_and_retries_per_step(compiled: dict[str, str], name: str):
         assert resources["resourceMemoryRequest"] == want.memory_request
         assert resources["resourceMemoryLimit"] == want.memory_limit
     tasks = _inner_tasks(spec)
-    for step in STEPS:
+    for step in pipeline_steps(config):
         policy = tasks[step].get("retryPolicy")
         if step in RETRIED_STEPS:
             assert policy["maxRetryCount"] == config.cluster.retries.count, step
@@ -119,7 +127,7 @@ def test_demo_reads_minio_with_credentials_from_the_secret(compiled: dict[str, s
     defaults = spec["root"]["inputDefinitions"]["parameters"]
     assert defaults["source"]["defaultValue"] == "s3://bigtrain/demo/*.csv"
     assert defaults["serving_root"]["defaultValue"] == "/mnt/serving"
-    for step in CLUSTER_STEPS:
+    for step in _cluster_steps("demo"):
         executor = platform[f"exec-{step}"]
         keys = {(e["envVar"], e["secretKey"]) for s in executor["secretAsEnv"] for e in s["keyToEnv"]}
         assert {("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")} <= keys
@@ -129,7 +137,7 @@ def test_demo_reads_minio_with_credentials_from_the_secret(compiled: dict[str, s
         assert spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["image"] == DEMO_IMAGE
         mounts = {(m["constant"], m["mountPath"]) for m in executor.get("pvcMount", [])}
         # The registry for resolve-baseline and push; the shared volume (default: the same claim) for train.
-        mounted = step in ("resolve-baseline", "push", "train")
+        mounted = step in (*REGISTRY_STEPS, "train")
         assert mounts == ({("bigtrain-serving", "/mnt/serving")} if mounted else set()), step
 
 
@@ -156,12 +164,15 @@ def test_gpu_pipeline_launches_train_as_a_tfjob_on_the_a100_pool(compiled: dict[
     assert (job["shared_pvc"], job["shared_mount_path"]) == ("bigtrain-serving", "/mnt/serving")
     assert job["timeout_seconds"] == 21600
     assert job["training_settings"]["workers"] == 4
-    for step in CLUSTER_STEPS:
+    assert "resolve-warm-start" in _inner_tasks(spec)  # warm start: a registry lookup before train
+    train_inputs = _inner_tasks(spec)["train"]["inputs"]["parameters"]
+    assert train_inputs["warm_start_from"]["taskOutputParameter"]["producerTask"] == "resolve-warm-start"
+    for step in _cluster_steps("gpu"):
         assert "accelerator" not in executors[f"exec-{step}"]["container"]["resources"], step
         assert "nodeSelector" not in platform[f"exec-{step}"] and "tolerations" not in platform[f"exec-{step}"], step
         assert not executors[f"exec-{step}"]["container"]["image"].startswith("ghcr.io/example/bigtrain-gpu")
     # A mounted key file for gs://, the webhook URL from its own Secret in summarize and finalize only.
-    for step in CLUSTER_STEPS:
+    for step in _cluster_steps("gpu"):
         volumes = platform[f"exec-{step}"]["secretAsVolume"]
         assert volumes[0]["secretName"] == "bigtrain-gcs-key" and volumes[0]["mountPath"] == "/var/secrets/object-store"
         env = {e["name"]: e["value"] for e in executors[f"exec-{step}"]["container"]["env"]}

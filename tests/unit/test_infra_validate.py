@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from components.push import infra_validate
 from components.push.infra_validate import InfraValidationError, InfraValidationResult, validate_serving
+from components.train.signatures import INPUT_NAME, OUTPUT_KEY, SERVING_SIGNATURE
 
 XS = [-2.0, 0.0, 0.5, 3.0]
 
@@ -28,8 +29,8 @@ EXAMPLES = [example(x) for x in XS]
 def export(
     path: Path,
     head: Callable[[tf.Tensor], dict[str, tf.Tensor]],
-    signature: str = "serving_default",
-    input_name: str = "examples",
+    signature: str = SERVING_SIGNATURE,
+    input_name: str = INPUT_NAME,
 ) -> Path:
     """Save a tf.Module whose signature parses float feature `x` from serialized Examples and returns head(x)."""
 
@@ -48,7 +49,7 @@ def export(
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     return {
-        "good": export(root / "good", lambda x: {"outputs": tf.sigmoid(x)[:, None]}),
+        "good": export(root / "good", lambda x: {OUTPUT_KEY: tf.sigmoid(x)[:, None]}),
         "nan": export(root / "nan", lambda x: {"outputs": (tf.sigmoid(x) * tf.where(x > 0, math.nan, 1.0))[:, None]}),
         "above_one": export(root / "above_one", lambda x: {"outputs": x[:, None] + 1.0}),
         "no_default": export(root / "no_default", lambda x: {"outputs": tf.sigmoid(x)}, signature="predict"),

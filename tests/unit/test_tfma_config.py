@@ -174,3 +174,29 @@ def test_bad_slice_threshold_raises_naming_it(gate, message):
 def test_decision_threshold_out_of_range_raises(threshold):
     with pytest.raises(ValueError, match="decision_threshold"):
         build_eval_config("label", [], {"auc": {"min": 0.5}}, False, decision_threshold=threshold)
+
+
+def test_bucketed_slices_slice_on_the_column_name_and_take_its_gates():
+    slices = [["region"], {"column": "hour", "buckets": 6}, ["region", {"column": "hour", "buckets": 6.0}]]
+    gates = [
+        {"slice": ["hour"], "metric": "auc", "min": 0.6},
+        {"slice": ["hour", "region"], "metric": "auc", "min": 0.5},
+    ]
+    config = build_eval_config("label", slices, {"auc": {"min": 0.7}}, False, slice_thresholds=gates)
+    assert [list(spec.feature_keys) for spec in config.slicing_specs] == [[], ["region"], ["hour"], ["region", "hour"]]
+    _, hour, crossed = _metric(config, "AUC").per_slice_thresholds
+    assert [list(spec.feature_keys) for spec in hour.slicing_specs] == [["hour"]]
+    assert hour.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
+    assert [list(spec.feature_keys) for spec in crossed.slicing_specs] == [["hour", "region"]]
+
+
+@pytest.mark.parametrize(
+    ("slices", "message"),
+    [
+        ([{"column": "hour", "buckets": 1}], r"slices\[0\]\.buckets: must be an integer >= 2"),
+        ([["hour"], {"column": "hour", "buckets": 6}], r"slices\[1\]: column 'hour' is sliced by value"),
+    ],
+)
+def test_bad_bucketed_slice_raises_naming_it(slices, message):
+    with pytest.raises(ValueError, match=message):
+        build_eval_config("label", slices, {"auc": {"min": 0.5}}, False)

@@ -1,7 +1,8 @@
 """Train once on the preprocessed demo data, then check the logs and the exported SavedModel.
 
 The SavedModel must serve raw examples (label absent, optional features absent) in a process that imports
-only TensorFlow, and its ``transform_features`` signature must reproduce exactly what preprocess fed training.
+only TensorFlow, its ``transform_features`` signature must reproduce exactly what preprocess fed training, and it
+must carry the serving schema of its columns.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from components.train.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from components.train.main import run
 from components.train.request import TrainRequest
 from components.train.result import HISTORY_FILE, TrainingResult
+from components.train.serving_contract import SERVING_SCHEMA_FILE, serving_schema
 from components.train.settings import TrainingSettings
 
 EPOCHS = 2
@@ -183,6 +185,13 @@ def test_missing_required_feature_fails_loudly_at_serving(served):
     assert error is not None, "a request without the required 'region' must not be scored"
     assert error.startswith("InvalidArgumentError")
     assert "Feature: region (data type: string) is required" in error
+
+
+def test_exported_model_carries_its_serving_schema(trained, demo_config):
+    _, model_dir, _ = trained
+    written = json.loads((model_dir / SERVING_SCHEMA_FILE).read_text())
+    assert written == serving_schema(demo_config.contract)
+    assert [f["name"] for f in written["features"]] == list(demo_config.contract.features)
 
 
 @pytest.fixture(scope="module")
