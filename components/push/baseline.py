@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.push.registry import latest, model_digest
+from components.push.registry import list_versions, model_digest
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """The evaluate step's baseline.
-
-    ``path`` is empty when nothing is published, and also when the candidate *is* the served version (same content
-    digest): comparing a model with itself proves nothing, and with an empty path the evaluate step's cache key is
-    the one it had when that model was first evaluated, so an unchanged rerun reuses that evaluation and blessing.
-    """
+    """The evaluate step's baseline (``path`` empty and ``version`` 0 for none) and what the registry serves."""
 
     path: str
-    version: int  # the version at ``path``; 0 when there is no baseline
+    version: int
     served_version: int  # the latest complete version (what TF Serving serves); 0 when nothing is published
-
-    @property
-    def candidate_is_served(self) -> bool:
-        """True when the candidate is byte-identical to the served version."""
-        return self.served_version > 0 and not self.path
+    candidate_is_served: bool  # the candidate is byte-identical to the served version
 
 
 def choose_baseline(serving_root: str, model_name: str, candidate_dir: str) -> Baseline:
-    """The latest published version as the baseline, unless it is the candidate itself."""
-    entry = latest(serving_root, model_name)
-    if entry is None:
-        return Baseline("", 0, 0)
-    if model_digest(candidate_dir) == entry.model_digest:
-        return Baseline("", 0, entry.version)
-    return Baseline(entry.path, entry.version, entry.version)
+    """The latest published version as the baseline, unless it is the candidate itself.
+
+    A candidate byte-identical to the served version is not compared with itself: it gets the baseline that version
+    was compared with when it was pushed (its lineage's ``baseline_version``; none for a first push or a rollback).
+    Those are the evaluate step's inputs of that run, so an unchanged rerun reuses that evaluation from the cache.
+    """
+    entries = list_versions(serving_root, model_name)
+    if not entries:
+        return Baseline("", 0, 0, False)
+    served = entries[-1]
+    if model_digest(candidate_dir) != served.model_digest:
+        return Baseline(served.path, served.version, served.version, False)
+    compared = served.lineage.get("baseline_version") if served.rollback_of is None else None
+    earlier = next((entry for entry in entries if entry.version == compared), None)
+    if earlier is None:
+        return Baseline("", 0, served.version, True)
+    return Baseline(earlier.path, earlier.version, served.version, True)

@@ -168,6 +168,15 @@ def test_new_data_reruns_ingest_even_with_everything_cached(runs):
     # A retrained model is a new candidate: evaluated again, against the served version 1.
     assert not third["steps"]["evaluate"]["cached"] and third["baseline"]["auc"] > 0.5
     assert third["candidate_is_served_version"] is None
+    # Unchanged after that: if version 2 was pushed against version 1, the rerun gets version 1 as its baseline
+    # again (not itself), so that evaluation comes from the cache, baseline and blessing included.
+    result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary4.json", cwd=work)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    fourth = json.loads((work / "summary4.json").read_text())
+    assert fourth["steps"]["evaluate"]["cached"] and fourth["metrics"] == third["metrics"]
+    assert fourth["baseline"] == third["baseline"] and fourth["blessed"] == third["blessed"]
+    pushed = (third["pushed"] or {}).get("new_version")
+    assert fourth["candidate_is_served_version"] == (third["pushed"]["version"] if pushed else None)
 
 
 def test_a_failed_run_is_reported_by_the_exit_handler(runs, webhook):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.evaluate.analysis import BLESSED_MARKER, NOT_BLESSED_MARKER
-from components.push import pusher
+from components.push import pusher, registry
 from components.push.baseline import choose_baseline
 from tests.unit.test_registry import MODEL, make_model, publish
 
@@ -42,6 +42,27 @@ def test_the_served_model_itself_gets_no_baseline_so_its_first_evaluation_is_reu
     # Same (empty) baseline path as when it was first evaluated: the evaluate step's cache key matches that run.
     assert (baseline.path, baseline.version, baseline.served_version) == ("", 0, 1)
     assert baseline.candidate_is_served
+
+
+def test_the_served_model_gets_the_baseline_it_was_pushed_against_so_that_evaluation_is_reused(tmp_path: Path) -> None:
+    root = tmp_path / "serving"
+    first = publish(make_model(tmp_path / "a", seed=1), root).entry
+    second = make_model(tmp_path / "b", seed=2)
+    publish(second, root, lineage={"baseline_version": 1})
+    baseline = choose_baseline(str(root), MODEL, str(second))
+    # The evaluate step's inputs of the run that blessed version 2: its cached evaluation is the one that counts.
+    assert (baseline.path, baseline.version, baseline.served_version) == (first.path, 1, 2)
+    assert baseline.candidate_is_served
+
+
+def test_a_rolled_back_served_model_is_not_compared_with_anything(tmp_path: Path) -> None:
+    root = tmp_path / "serving"
+    first = make_model(tmp_path / "a", seed=1)
+    publish(first, root)
+    publish(make_model(tmp_path / "b", seed=2), root, lineage={"baseline_version": 1})
+    registry.rollback(root, MODEL, 1)
+    baseline = choose_baseline(str(root), MODEL, str(first))
+    assert (baseline.path, baseline.version, baseline.served_version, baseline.candidate_is_served) == ("", 0, 3, True)
 
 
 def test_an_identical_older_version_is_still_a_candidate_against_the_newer_served_one(tmp_path: Path) -> None:

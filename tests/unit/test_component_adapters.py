@@ -568,9 +568,11 @@ def test_resolve_warm_start_outputs_the_latest_version_or_none(monkeypatch, entr
 @pytest.mark.parametrize(
     ("chosen", "expected", "said"),
     [
-        (baseline.Baseline("", 0, 0), ("", 0, 0, False), False),
-        (baseline.Baseline("/serving/churn/7", 7, 7), ("/serving/churn/7", 7, 7, False), False),
-        (baseline.Baseline("", 0, 7), ("", 0, 7, True), True),
+        (baseline.Baseline("", 0, 0, False), ("", 0, 0, False), False),
+        (baseline.Baseline("/serving/churn/7", 7, 7, False), ("/serving/churn/7", 7, 7, False), False),
+        (baseline.Baseline("", 0, 7, True), ("", 0, 7, True), True),
+        # Served and pushed against version 6: that run's baseline again, so its evaluation comes from the cache.
+        (baseline.Baseline("/serving/churn/6", 6, 7, True), ("/serving/churn/6", 6, 7, True), True),
     ],
 )
 def test_resolve_baseline_outputs_the_chosen_baseline(monkeypatch, capsys, chosen, expected, said):
