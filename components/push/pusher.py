@@ -1,7 +1,7 @@
 """Push: publish a model only if it is blessed and loads and serves in a fresh process.
 
-TensorFlow is imported only when a serving check runs: re-pushing the model that is already served is a registry
-read and a digest, nothing more.
+This process never imports TensorFlow: the serving check loads the model in a fresh process of its own, and
+re-pushing the model that is already served is a registry read and a digest, nothing more.
 """
 
 from __future__ import annotations
@@ -11,22 +11,15 @@ from typing import Any
 
 from components.evaluate.analysis import read_blessing
 from components.push.registry import latest, model_digest, publish
+from components.push.tfrecords import sample_records
 
 VALIDATION_EXAMPLES = 64
 
 
 def sample_examples(pattern: str, count: int = VALIDATION_EXAMPLES) -> list[bytes]:
-    """Up to ``count`` serialized raw examples from gzipped TFRecords (for the serving check)."""
-    import tensorflow as tf
-
-    files = sorted(tf.io.gfile.glob(pattern))
-    sample: list[bytes] = []
-    for path in files:
-        for record in tf.data.TFRecordDataset(path, compression_type="GZIP").take(count - len(sample)):
-            sample.append(record.numpy())
-        if len(sample) >= count:
-            break
-    return sample
+    """Up to ``count`` serialized raw examples from gzipped TFRecords (for the serving check), read without
+    TensorFlow: only the serving check's own process imports it."""
+    return sample_records(pattern, count)
 
 
 def push_if_blessed(
