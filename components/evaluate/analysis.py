@@ -341,11 +341,15 @@ def _run_tfma(
     beam_args: Sequence[str] | None,
     buckets: Mapping[str, Buckets] | None = None,
 ) -> None:
-    """Run TFMA, writing metrics, plots and the validation result under output_dir.
+    """Run TFMA, writing metrics, plots, the validation result and the eval config under output_dir.
 
-    With `buckets`, TFMA's default extractors get the bucketing extractor before slicing; run_model_analysis still
-    reads the TFRecords and runs the rest of the pipeline as without."""
+    With `buckets`, TFMA's default extractors get the bucketing extractor before slicing. The pipeline is
+    tfma.run_model_analysis's own (raw tf.Examples through tfx_bsl's TFExampleRecord into
+    ExtractEvaluateAndWriteResults) minus its last step, which loads every result back and converts each plot proto
+    to a Python dict (json_format): seconds of work whose result nothing here reads."""
+    import apache_beam as beam
     import tensorflow_model_analysis as tfma
+    from tfx_bsl.public import tfxio
 
     model_dirs = {CANDIDATE: candidate_dir, **({BASELINE: baseline_dir} if baseline_dir else {})}
     models = [
@@ -356,15 +360,16 @@ def _run_tfma(
     if buckets:
         defaults = tfma.default_extractors(eval_shared_model=models, eval_config=config)
         extractors = with_bucket_extractor(defaults, buckets)
-    tfma.run_model_analysis(
-        eval_shared_model=models,
-        eval_config=config,
-        data_location=examples_pattern,
-        file_format="tfrecords",
-        output_path=output_dir,
-        extractors=extractors,
-        pipeline_options=_pipeline_options(beam_args),
-    )
+    examples = tfxio.TFExampleRecord(file_pattern=examples_pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN)
+    with beam.Pipeline(options=_pipeline_options(beam_args)) as pipeline:
+        _ = (
+            pipeline
+            | "ReadExamples" >> examples.BeamSource()
+            | "Evaluate"
+            >> tfma.ExtractEvaluateAndWriteResults(
+                eval_config=config, eval_shared_model=models, output_path=output_dir, extractors=extractors
+            )
+        )
 
 
 def _read_outcome(
