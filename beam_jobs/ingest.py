@@ -1,44 +1,89 @@
-"""Ingest: raw CSV files → gzipped tf.Example TFRecords, one record per data row, nothing dropped.
+"""Ingest: raw CSV files → typed raw tf.Examples per split, plus a quarantine of rejected rows, in one pass.
 
 Usable on its own: ``python -m beam_jobs.ingest --source 'data/*.csv' --columns-json cols.json --output out/``.
-Typing and quarantine happen in preprocess; ingest only splits lines into the declared columns, and marks
-rows whose field count is wrong so preprocess can quarantine them with a reason.
+Each file is streamed in blocks of records (Arrow), cleaned column by column, split by the hash of its key and
+encoded in C++; files are spread over the workers. Every input record ends in exactly one of train, eval, test
+or quarantine (with a reason); ``stats.json`` holds the counts and the job fails if they do not add up.
+No TensorFlow is imported here.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import counters
+from beam_jobs.batch_cleaning import CleanedBatch, QuarantinedRow, clean_batch
+from beam_jobs.cleaning import REJECTION_KINDS, wrong_column_count
 from beam_jobs.contract import Columns, parse_columns
-from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX
+from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES, CsvHeaderError, read_chunks
+from beam_jobs.csv_source import read_header as _read_header
+from beam_jobs.example_encoding import ExampleEncoder
+from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
-from beam_jobs.records import encode_ingested
+from beam_jobs.split import split_indices
+from beam_jobs.tfrecord_sink import WriteFramedRecords
 
-ROWS_COUNTER = "ingested_rows"
-SUMMARY_FILE = "ingest.json"
+INPUT_COUNTER = "input"
+QUARANTINED_COUNTER = "quarantined"
+QUARANTINE = "quarantine"
+QUARANTINE_PREFIX, QUARANTINE_SUFFIX = "part", ".jsonl"
 
 
 class IngestError(ValueError):
     """The input cannot be ingested as configured (no files, header mismatch)."""
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    """What ingest read and wrote."""
+class CountMismatchError(RuntimeError):
+    """Rows were lost or duplicated: input != train + eval + test + quarantined."""
 
-    files: list[str]
-    rows: int
-    output_pattern: str
+
+@dataclass(frozen=True)
+class IngestPaths:
+    """Where ingest writes: typed raw examples per split, the quarantine, and the stats file."""
+
+    examples: str  # <examples>/<split>/part-*.tfrecord.gz
+    quarantine: str  # <quarantine>/part-*.jsonl, one JSON object per rejected row
+    stats: str  # the stats.json file
+
+    @classmethod
+    def under(cls, root: str) -> IngestPaths:
+        """All outputs under one directory (the layout of the standalone job)."""
+        return cls(
+            examples=FileSystems.join(root, "examples"),
+            quarantine=FileSystems.join(root, "quarantine"),
+            stats=FileSystems.join(root, STATS_FILE),
+        )
+
+
+@dataclass(frozen=True)
+class IngestStats:
+    """Row counts of one ingest run (``stats.json`` holds exactly these keys)."""
+
+    input: int
+    train: int
+    eval: int
+    test: int
+    quarantined: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise when rows were lost or duplicated."""
+        out = self.train + self.eval + self.test + self.quarantined
+        if out != self.input:
+            raise CountMismatchError(
+                f"{self.input} rows in, {out} out (train {self.train}, eval {self.eval}, test {self.test}, "
+                f"quarantined {self.quarantined})"
+            )
 
 
 def match_files(pattern: str) -> list[str]:
@@ -52,11 +97,10 @@ def match_files(pattern: str) -> list[str]:
 
 def read_header(path: str) -> list[str]:
     """The column names on the first line of a CSV file."""
-    with FileSystems.open(path) as handle:
-        first = io.TextIOWrapper(handle, encoding="utf-8", newline="").readline()
-    if not first.strip():
-        raise IngestError(f"{path}: the file is empty or has no header line")
-    return next(csv.reader([first]))
+    try:
+        return _read_header(path)
+    except CsvHeaderError as error:
+        raise IngestError(str(error)) from None
 
 
 def check_header(path: str, header: Sequence[str], columns: Columns) -> None:
@@ -74,61 +118,111 @@ def check_header(path: str, header: Sequence[str], columns: Columns) -> None:
         raise IngestError(f"{path}: config column(s) {absent} are missing from the data's header")
 
 
-def split_line(source: str, line: str, header: Sequence[str]) -> bytes:
-    """One CSV line → an ingested record; a wrong field count is recorded, not raised."""
-    try:
-        fields = next(csv.reader([line]))
-    except csv.Error as error:
-        return encode_ingested({}, source, error=f"unreadable CSV line: {error}", raw=line)
-    if len(fields) != len(header):
-        message = f"wrong column count: expected {len(header)} fields, got {len(fields)}"
-        return encode_ingested({}, source, error=message, raw=line)
-    return encode_ingested(dict(zip(header, fields, strict=True)), source)
+class _ReadCleanSplit(beam.DoFn):
+    """A CSV file → framed raw examples (a bytes element per batch and split, tagged by split) and quarantine lines."""
 
+    def __init__(
+        self, columns: Columns, ratios: Mapping[str, float], headers: Mapping[str, list[str]], block_bytes: int
+    ) -> None:
+        self._columns = columns
+        self._ratios = dict(ratios)
+        self._headers = dict(headers)
+        self._block_bytes = block_bytes
+        self._input = counters.counter(INPUT_COUNTER)
+        self._splits = {name: counters.counter(name) for name in SPLITS}
+        self._quarantined = counters.counter(QUARANTINED_COUNTER)
+        self._kinds = {kind: counters.counter(f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
+        self._encoder = ExampleEncoder()
 
-class _SplitLines(beam.DoFn):
-    def __init__(self, headers: dict[str, list[str]]) -> None:
-        self._headers = headers
-        self._rows = counters.counter(ROWS_COUNTER)
+    def process(self, path: str) -> Iterator[beam.pvalue.TaggedOutput]:
+        """Stream one file."""
+        header = self._headers[path]
+        source = os.path.basename(path)
+        try:
+            for chunk in read_chunks(path, header, self._block_bytes):
+                self._input.inc(chunk.records)
+                rejected = [
+                    QuarantinedRow.of([wrong_column_count(len(header), line.fields)], {}, raw=line.text)
+                    for line in chunk.invalid
+                ]
+                cleaned = clean_batch(chunk.cells, self._columns)
+                yield from self._quarantine(source, rejected + cleaned.quarantined)
+                yield from self._split(cleaned)
+        except (pa.ArrowException, UnicodeDecodeError) as error:
+            raise IngestError(f"{path}: {error}") from error
 
-    def process(self, element: tuple[str, str]) -> Iterator[bytes]:
-        filename, line = element
-        if not line.strip():
+    def _quarantine(self, source: str, rows: list[QuarantinedRow]) -> Iterator[beam.pvalue.TaggedOutput]:
+        if rows:
+            self._quarantined.inc(len(rows))
+        for row in rows:
+            self._kinds[row.kind].inc()
+            yield beam.pvalue.TaggedOutput(QUARANTINE, row.to_json(source))
+
+    def _split(self, cleaned: CleanedBatch) -> Iterator[beam.pvalue.TaggedOutput]:
+        if not cleaned.values.num_rows:
             return
-        self._rows.inc()
-        yield split_line(os.path.basename(filename), line, self._headers[filename])
+        index = split_indices(cleaned.keys, self._ratios)
+        for i, name in enumerate(SPLITS):
+            mask = index == i
+            count = int(np.count_nonzero(mask))
+            if not count:
+                continue
+            rows = cleaned.values if count == len(index) else cleaned.values.filter(pa.array(mask))
+            self._splits[name].inc(count)
+            yield beam.pvalue.TaggedOutput(name, self._encoder.encode_framed(rows).data)
 
 
 def run_ingest(
     source: str,
     columns: Columns,
-    output_dir: str,
+    ratios: Mapping[str, float],
+    paths: IngestPaths,
     runner: str = DEFAULT_RUNNER,
     beam_args: Sequence[str] = (),
-) -> IngestResult:
-    """Read every file matching ``source`` and write ingested records under ``output_dir``."""
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> IngestStats:
+    """Ingest every file matching ``source``; returns the (checked) counts, also written to ``paths.stats``."""
     files = match_files(source)
     headers = {}
     for path in files:
-        header = [h.strip() for h in read_header(path)]
+        header = read_header(path)
         check_header(path, header, columns)
         headers[path] = header
-    os.makedirs(output_dir, exist_ok=True)
-    prefix = os.path.join(output_dir, RECORDS_PREFIX)
     pipeline = beam.Pipeline(options=pipeline_options(runner, beam_args))
-    _ = (
+    outputs = (
         pipeline
-        | "Read" >> beam.io.ReadFromTextWithFilename(source, skip_header_lines=1)
-        | "Split" >> beam.ParDo(_SplitLines(headers))
-        | "Write" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=RECORDS_SUFFIX)
+        | "Files" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ReadCleanSplit"
+        >> beam.ParDo(_ReadCleanSplit(columns, ratios, headers, block_bytes)).with_outputs(QUARANTINE, *SPLITS)
+    )
+    for name in SPLITS:
+        prefix = FileSystems.join(paths.examples, name, RECORDS_PREFIX)
+        _ = outputs[name] | f"Write{name.title()}" >> WriteFramedRecords(prefix, RECORDS_SUFFIX)
+    _ = outputs[QUARANTINE] | "WriteQuarantine" >> beam.io.WriteToText(
+        FileSystems.join(paths.quarantine, QUARANTINE_PREFIX), file_name_suffix=QUARANTINE_SUFFIX
     )
     result = pipeline.run()
     result.wait_until_finish()
-    rows = counters.committed(result, ROWS_COUNTER)
-    outcome = IngestResult(files=files, rows=rows, output_pattern=f"{prefix}*{RECORDS_SUFFIX}")
-    with open(os.path.join(output_dir, SUMMARY_FILE), "w") as handle:
-        json.dump(asdict(outcome), handle, indent=2)
-    return outcome
+    reasons = {kind: counters.committed(result, f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
+    stats = IngestStats(
+        input=counters.committed(result, INPUT_COUNTER),
+        train=counters.committed(result, "train"),
+        eval=counters.committed(result, "eval"),
+        test=counters.committed(result, "test"),
+        quarantined=counters.committed(result, QUARANTINED_COUNTER),
+        quarantine_reasons={kind: n for kind, n in reasons.items() if n},
+        files=files,
+    )
+    with FileSystems.create(paths.stats) as handle:
+        handle.write(json.dumps(asdict(stats), indent=2, sort_keys=True).encode("utf-8"))
+    stats.check()
+    return stats
+
+
+def parse_ratios(text: str) -> dict[str, float]:
+    """``0.8,0.1,0.1`` → ``{"train": 0.8, "eval": 0.1, "test": 0.1}``."""
+    return dict(zip(SPLITS, (float(r) for r in text.split(",")), strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -137,12 +231,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--source", required=True, help="file glob, local or object store")
     parser.add_argument("--columns-json", required=True, help="JSON file with the config's columns mapping")
     parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--split", default="0.8,0.1,0.1", help="train,eval,test ratios")
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
     args, beam_args = parser.parse_known_args(argv)
     with open(args.columns_json) as handle:
         columns = parse_columns(json.load(handle))
-    result = run_ingest(args.source, columns, args.output, args.runner, beam_args)
-    print(json.dumps(asdict(result)))
+    stats = run_ingest(
+        args.source, columns, parse_ratios(args.split), IngestPaths.under(args.output), args.runner, beam_args
+    )
+    print(json.dumps(asdict(stats)))
 
 
 if __name__ == "__main__":

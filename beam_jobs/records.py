@@ -1,11 +1,9 @@
-"""The two tf.Example shapes bigtrain writes.
+"""Raw examples, one row at a time: the reference encoding and a decoder for tests and tools.
 
-* **Ingested records** (output of ingest): one per input row, lossless. Each column is a bytes feature
-  holding the cell's text exactly as read (absent when the cell is empty). Reserved features, which no
-  column can be named since names may not start with ``_``: ``_source`` (where the row came from),
-  ``_error`` (why the row could not be split into columns) and ``_raw`` (the raw line, on errors).
-* **Raw examples** (output of preprocess, input of TFMA and of the serving signature): typed features
-  (float → float_list, int → int64_list, string → bytes_list); a missing value is an absent feature.
+**Raw examples** (output of ingest, input of tf.Transform, TFMA and the serving signature) hold typed
+features (float → float_list, int → int64_list, string → bytes_list); a missing value is an absent feature.
+Ingest writes them in batches with :mod:`beam_jobs.example_encoding`; these row-level functions define
+the same format and import TensorFlow only when called.
 """
 
 from __future__ import annotations
@@ -13,39 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import tensorflow as tf
-
-SOURCE = "_source"
-ERROR = "_error"
-RAW = "_raw"
-
-
-def _bytes_feature(value: str) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
-
-
-def encode_ingested(cells: Mapping[str, str], source: str, error: str | None = None, raw: str | None = None) -> bytes:
-    """Serialize one ingested row; empty cells are left out."""
-    feature = {name: _bytes_feature(text) for name, text in cells.items() if text != ""}
-    feature[SOURCE] = _bytes_feature(source)
-    if error is not None:
-        feature[ERROR] = _bytes_feature(error)
-        feature[RAW] = _bytes_feature(raw or "")
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def decode_ingested(serialized: bytes) -> dict[str, str]:
-    """Parse an ingested row back to ``{name: text}``, reserved features included."""
-    example = tf.train.Example.FromString(serialized)
-    return {
-        name: feature.bytes_list.value[0].decode("utf-8")
-        for name, feature in example.features.feature.items()
-        if feature.bytes_list.value
-    }
-
 
 def encode_typed(values: Mapping[str, Any], types: Mapping[str, str]) -> bytes:
     """Serialize a cleaned row; ``None`` values are left out (a missing value)."""
+    import tensorflow as tf
+
     feature: dict[str, tf.train.Feature] = {}
     for name, value in values.items():
         if value is None:
@@ -56,12 +26,14 @@ def encode_typed(values: Mapping[str, Any], types: Mapping[str, str]) -> bytes:
         elif kind == "int":
             feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
         else:
-            feature[name] = _bytes_feature(value)
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def decode_typed(serialized: bytes) -> dict[str, Any]:
-    """Parse a raw example back to plain Python values (for tests and tools)."""
+    """Parse a raw example back to plain Python values; an absent feature is left out."""
+    import tensorflow as tf
+
     example = tf.train.Example.FromString(serialized)
     values: dict[str, Any] = {}
     for name, feature in example.features.feature.items():

@@ -232,6 +232,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     source=data.outputs["pattern"],
                     data_format=config.data.format,
                     columns=columns,
+                    split_ratios=config.split.model_dump(),
                     **beam,
                     **versions("ingest"),
                 ),
@@ -241,7 +242,6 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 ops["preprocess"](
                     examples=ingested.outputs["examples"],
                     columns=columns,
-                    split_ratios=config.split.model_dump(),
                     **beam,
                     **versions("preprocess"),
                 ),
@@ -274,8 +274,8 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
             evaluated = configure(
                 ops["evaluate"](
                     model=trained.outputs["model"],
-                    raw_examples=prepared.outputs["raw_examples"],
-                    statistics=prepared.outputs["statistics"],
+                    raw_examples=ingested.outputs["examples"],
+                    statistics=ingested.outputs["statistics"],
                     training_logs=trained.outputs["training_logs"],
                     baseline_path=baseline.outputs["baseline_path"],
                     baseline_version=baseline.outputs["baseline_version"],
@@ -296,7 +296,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     model=trained.outputs["model"],
                     blessing=evaluated.outputs["blessing"],
                     evaluation=evaluated.outputs["evaluation"],
-                    raw_examples=prepared.outputs["raw_examples"],
+                    raw_examples=ingested.outputs["examples"],
                     serving_root=serving_root,
                     model_name=config.push.model_name,
                     config_hash=config.config_hash(),
@@ -310,7 +310,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
             )
             configure(
                 ops["summarize"](
-                    statistics=prepared.outputs["statistics"],
+                    statistics=ingested.outputs["statistics"],
                     evaluation=evaluated.outputs["evaluation"],
                     pushed=pushed.outputs["pushed"],
                     training_logs=trained.outputs["training_logs"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,33 @@ def demo_csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class PreparedPaths:
+    """Where the shared ingest + preprocess run of the small demo set wrote its outputs."""
+
+    raw: str  # ingest's typed raw examples, <raw>/<split>/part*
+    quarantine: str
+    stats: str
+    transformed: str  # preprocess's transformed examples, <transformed>/<split>/part*
+    transform_graph: str
+
+
 @pytest.fixture(scope="session")
 def preprocessed(tmp_path_factory: pytest.TempPathFactory, demo_config, demo_csv_dir: Path):
-    """Ingest + preprocess of the small demo set: (paths, stats, ingest result)."""
-    from beam_jobs.ingest import run_ingest
+    """Ingest + preprocess of the small demo set: (paths, ingest stats, transform stats)."""
+    from beam_jobs.ingest import IngestPaths, run_ingest
     from beam_jobs.preprocess import PreprocessPaths, run_preprocess
 
     root = tmp_path_factory.mktemp("preprocessed")
-    ingested = run_ingest(str(demo_csv_dir / "*.csv"), demo_config.contract, str(root / "ingest"))
-    paths = PreprocessPaths.under(str(root / "out"))
-    stats = run_preprocess(ingested.output_pattern, demo_config.contract, demo_config.split.model_dump(), paths)
-    return paths, stats, ingested
+    ingest_paths = IngestPaths.under(str(root / "ingest"))
+    stats = run_ingest(str(demo_csv_dir / "*.csv"), demo_config.contract, demo_config.split.model_dump(), ingest_paths)
+    prep_paths = PreprocessPaths.under(str(root / "prep"))
+    transformed = run_preprocess(ingest_paths.examples, demo_config.contract, prep_paths)
+    paths = PreparedPaths(
+        raw=ingest_paths.examples,
+        quarantine=ingest_paths.quarantine,
+        stats=ingest_paths.stats,
+        transformed=prep_paths.transformed,
+        transform_graph=prep_paths.transform_graph,
+    )
+    return paths, stats, transformed

@@ -33,8 +33,8 @@ def evaluate(
 
     Args:
         model: The candidate SavedModel (serving signature on raw tf.Examples).
-        raw_examples: Preprocess's raw splits; only the test split is read.
-        statistics: Preprocess's row counts and quarantine reasons, for the report.
+        raw_examples: Ingest's typed raw examples per split; only the test split is read.
+        statistics: Ingest's row counts and quarantine reasons, for the report.
         training_logs: Train's curves and result (validation AUC), for the report.
         baseline_path: The served version to compare with; empty for none (or when the candidate is that version).
         baseline_version: The baseline's version number (0: none), for the report.

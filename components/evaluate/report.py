@@ -1,6 +1,6 @@
 """The evaluation report: one self-contained HTML page (plots as base64 PNG, inline CSS, no external requests).
 
-`write_report` reads TFMA's plots, the training logs and the preprocess statistics and writes the page;
+`write_report` reads TFMA's plots, the training logs and the ingest statistics and writes the page;
 `render_report` builds it from plain data only (testable without TFMA). Matplotlib and TFMA are imported
 inside the functions that need them, so importing this module is cheap and has no side effects.
 """
@@ -458,7 +458,7 @@ def _training_html(
 def _data_html(statistics: Mapping[str, Any] | None, test_split: str) -> str:
     """Rows per split and quarantined rows with their reasons."""
     if not statistics:
-        return '<section id="data"><h2>Data</h2><p>No preprocess statistics were given.</p></section>'
+        return '<section id="data"><h2>Data</h2><p>No ingest statistics were given.</p></section>'
     total = statistics.get("input")
     roles = {
         TRAIN_SPLIT: "fits the model",
@@ -582,7 +582,7 @@ def render_report(
     )
     footer = (
         f"Sources: evaluation metrics, curves and slices from TFMA on the {split} split; training curves from the "
-        f"{TRAIN_SPLIT} and {EVAL_SPLIT} (validation) splits; row counts from preprocess."
+        f"{TRAIN_SPLIT} and {EVAL_SPLIT} (validation) splits; row counts from ingest."
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -1,34 +1,53 @@
 """KFP adapter for ingest: parameters and artifact paths in, ``beam_jobs.ingest`` does the work."""
 
-from kfp.dsl import Dataset, Output
+from kfp.dsl import Artifact, Dataset, Output
 
 
 def ingest(
     source: str,
     data_format: str,
     columns: dict,
+    split_ratios: dict,
     beam_runner: str,
     beam_args: list,
     code_version: str,
     data_fingerprint: str,
     examples: Output[Dataset],
+    quarantine: Output[Dataset],
+    statistics: Output[Artifact],
 ) -> int:
-    """Read the raw files into gzipped tf.Example TFRecords; returns the row count.
+    """Read the raw files, type and clean every row, split the clean ones and quarantine the rest, in one pass.
 
     Args:
         source: The concrete file glob resolve-data chose (the newest span).
         data_format: The input format (``csv``).
-        columns: The data contract: every column with its type and role.
+        columns: The data contract: types, roles and missing-value rules of every column.
+        split_ratios: train/eval/test ratios; the split hashes the key column.
         beam_runner: The Beam runner (DirectRunner locally; Dataflow/Flink/Spark at scale).
         beam_args: Extra Beam pipeline flags.
         code_version: This step's code hash (a cache key).
         data_fingerprint: The input data's fingerprint (a cache key).
+
+    Returns the number of input rows. ``examples`` holds typed raw tf.Examples per split (what tf.Transform, TFMA and
+    the serving check read), ``quarantine`` every rejected row with its reason, ``statistics`` the counts.
     """
+    import os
+
     from beam_jobs.contract import parse_columns
-    from beam_jobs.ingest import run_ingest
+    from beam_jobs.ingest import IngestPaths, run_ingest
+    from beam_jobs.layout import SPLITS, STATS_FILE, rows_key
 
     if data_format != "csv":
         raise ValueError(f"data.format {data_format!r} is not supported yet")
-    result = run_ingest(source, parse_columns(columns), examples.path, beam_runner, beam_args)
-    examples.metadata.update({"rows": result.rows, "files": len(result.files), "data_fingerprint": data_fingerprint})
-    return result.rows
+    paths = IngestPaths(
+        examples=examples.path, quarantine=quarantine.path, stats=os.path.join(statistics.path, STATS_FILE)
+    )
+    stats = run_ingest(source, parse_columns(columns), split_ratios, paths, beam_runner, beam_args)
+    counts = {split: getattr(stats, split) for split in SPLITS}
+    examples.metadata.update({rows_key(split): n for split, n in counts.items()})
+    examples.metadata.update({"files": len(stats.files), "data_fingerprint": data_fingerprint})
+    quarantine.metadata["rows"] = stats.quarantined
+    statistics.metadata.update(
+        {"input": stats.input, **counts, "quarantined": stats.quarantined, **stats.quarantine_reasons}
+    )
+    return stats.input

@@ -18,7 +18,7 @@ def summarize(
     """Write the run's headline facts and post them to the webhook (when one is configured).
 
     Args:
-        statistics: Preprocess's row counts.
+        statistics: Ingest's row counts and quarantine reasons.
         evaluation: Evaluate's metrics and blessing.
         pushed: Push's record of what was published.
         training_logs: Train's result, for the validation AUC next to the test metrics.

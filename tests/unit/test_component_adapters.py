@@ -19,7 +19,6 @@ import os
 import sys
 import types
 from collections.abc import Callable
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,6 @@ from beam_jobs import sources
 from beam_jobs.contract import Columns, parse_columns
 from beam_jobs.layout import (
     EVAL_SPLIT,
-    RECORDS_PREFIX,
-    RECORDS_SUFFIX,
     RUN_STATUS_FILE,
     RUN_SUMMARY_FILE,
     STATS_FILE,
@@ -163,37 +160,69 @@ def local(cls: type, tmp_path: Path, name: str) -> Any:
 # ingest
 
 
+COUNTS = {"input": 100, "train": 61, "eval": 17, "test": 13, "quarantined": 9}
+REASONS = {"missing_label": 6, "bad_number": 3}
+
+
 @pytest.fixture
 def ingest_lib(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    result_type = source_dataclass("beam_jobs.ingest", "IngestResult")
-    result = result_type(files=["/data/a.csv", "/data/b.csv"], rows=1234, output_pattern="unused")
-    run_ingest = Recorder(source_signature("beam_jobs.ingest", "run_ingest"), returns=result)
-    return stub_module(monkeypatch, "beam_jobs.ingest", run_ingest=run_ingest, IngestResult=result_type)
+    stats_type = source_dataclass("beam_jobs.ingest", "IngestStats")
+    stats = stats_type(**COUNTS, quarantine_reasons=REASONS, files=["/data/a.csv", "/data/b.csv"])
+    run_ingest = Recorder(source_signature("beam_jobs.ingest", "run_ingest"), returns=stats)
+    return stub_module(
+        monkeypatch,
+        "beam_jobs.ingest",
+        run_ingest=run_ingest,
+        IngestStats=stats_type,
+        IngestPaths=source_dataclass("beam_jobs.ingest", "IngestPaths"),
+    )
 
 
-def _ingest(examples: Dataset, **changes: Any) -> int:
-    arguments = {"source": "data/span-3/*.csv", "data_format": "csv", "columns": COLUMNS, **BEAM, **VERSIONS}
-    return ingest(**{**arguments, **changes}, examples=examples)
+def _ingest(**changes: Any) -> dict[str, Any]:
+    """Run the adapter; returns its output artifacts by parameter name and its return value under "returned"."""
+    artifacts = {
+        "examples": remote(Dataset, "ingest/examples"),
+        "quarantine": remote(Dataset, "ingest/quarantine"),
+        "statistics": remote(Artifact, "ingest/statistics"),
+    }
+    arguments = {
+        "source": "data/span-3/*.csv",
+        "data_format": "csv",
+        "columns": COLUMNS,
+        "split_ratios": SPLIT,
+        **BEAM,
+        **VERSIONS,
+    }
+    returned = ingest(**{**arguments, **changes}, **artifacts)
+    return {**artifacts, "returned": returned}
 
 
-def test_ingest_hands_the_library_the_source_the_parsed_contract_and_the_beam_settings(ingest_lib):
-    examples = remote(Dataset, "ingest/examples")
-    _ingest(examples)
-    call = ingest_lib.run_ingest.only
+def test_ingest_hands_the_library_the_source_the_contract_the_ratios_and_each_output(ingest_lib):
+    artifacts = _ingest()
+    call = dict(ingest_lib.run_ingest.only)
     assert isinstance(call["columns"], Columns)
+    call.pop("block_bytes", None)  # a tuning knob the adapter leaves at the library's default
     assert call == {
         "source": "data/span-3/*.csv",
         "columns": parse_columns(COLUMNS),
-        "output_dir": examples.path,
+        "ratios": SPLIT,
+        "paths": ingest_lib.IngestPaths(
+            examples=artifacts["examples"].path,
+            quarantine=artifacts["quarantine"].path,
+            stats=os.path.join(artifacts["statistics"].path, STATS_FILE),
+        ),
         "runner": "DataflowRunner",
         "beam_args": ["--project=p", "--region=europe-west4"],
     }
 
 
-def test_ingest_returns_the_row_count_and_records_it_with_the_fingerprint(ingest_lib):
-    examples = remote(Dataset, "ingest/examples")
-    assert _ingest(examples, data_fingerprint="fp-42") == 1234
-    assert examples.metadata == {"rows": 1234, "files": 2, "data_fingerprint": "fp-42"}
+def test_ingest_returns_the_input_rows_and_records_the_counts_on_its_artifacts(ingest_lib):
+    artifacts = _ingest(data_fingerprint="fp-42")
+    assert artifacts["returned"] == 100
+    per_split = {f"{TRAIN_SPLIT}_rows": 61, f"{EVAL_SPLIT}_rows": 17, f"{TEST_SPLIT}_rows": 13}
+    assert artifacts["examples"].metadata == {**per_split, "files": 2, "data_fingerprint": "fp-42"}
+    assert artifacts["quarantine"].metadata == {"rows": 9}
+    assert artifacts["statistics"].metadata == {**COUNTS, **REASONS}
 
 
 @pytest.mark.parametrize(
@@ -205,30 +234,26 @@ def test_ingest_returns_the_row_count_and_records_it_with_the_fingerprint(ingest
 )
 def test_ingest_refuses_bad_parameters_before_reading_anything(ingest_lib, changes, error, message):
     with pytest.raises(error, match=message):
-        _ingest(remote(Dataset, "ingest/examples"), **changes)
+        _ingest(**changes)
     assert ingest_lib.run_ingest.calls == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # preprocess
 
-COUNTS = {"input": 100, "train": 61, "eval": 17, "test": 13, "quarantined": 9}
-REASONS = {"missing_label": 6, "bad_value": 3}
-
 
 @pytest.fixture
 def preprocess_lib(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    stats_type = source_dataclass("beam_jobs.preprocess", "PreprocessStats")
+    stats_type = source_dataclass("beam_jobs.preprocess", "TransformStats")
     run_preprocess = Recorder(
-        source_signature("beam_jobs.preprocess", "run_preprocess"),
-        returns=stats_type(**COUNTS, quarantine_reasons=REASONS),
+        source_signature("beam_jobs.preprocess", "run_preprocess"), returns=stats_type(train=61, eval=17, test=13)
     )
     return stub_module(
         monkeypatch,
         "beam_jobs.preprocess",
         run_preprocess=run_preprocess,
         PreprocessPaths=source_dataclass("beam_jobs.preprocess", "PreprocessPaths"),
-        PreprocessStats=stats_type,
+        TransformStats=stats_type,
     )
 
 
@@ -237,48 +262,28 @@ def _preprocess(examples: Dataset | None = None, **changes: Any) -> dict[str, An
     artifacts = {
         "examples": examples or remote(Dataset, "ingest/examples"),
         "transformed": remote(Dataset, "preprocess/transformed"),
-        "raw_examples": remote(Dataset, "preprocess/raw_examples"),
         "transform_graph": remote(Artifact, "preprocess/transform_graph"),
-        "quarantine": remote(Dataset, "preprocess/quarantine"),
-        "statistics": remote(Artifact, "preprocess/statistics"),
     }
-    arguments = {"columns": COLUMNS, "split_ratios": SPLIT, **BEAM, **VERSIONS}
+    arguments = {"columns": COLUMNS, **BEAM, **VERSIONS}
     preprocess(**artifacts, **{**arguments, **changes})
     return artifacts
 
 
-def test_preprocess_writes_each_output_into_its_own_artifact(preprocess_lib):
+def test_preprocess_transforms_what_ingest_wrote_into_its_own_artifacts(preprocess_lib):
     artifacts = _preprocess()
     call = preprocess_lib.run_preprocess.only
+    assert call["examples_dir"] == artifacts["examples"].path != artifacts["examples"].uri
     assert call["paths"] == preprocess_lib.PreprocessPaths(
-        transformed=artifacts["transformed"].path,
-        raw=artifacts["raw_examples"].path,
-        transform_graph=artifacts["transform_graph"].path,
-        quarantine=artifacts["quarantine"].path,
-        stats=os.path.join(artifacts["statistics"].path, STATS_FILE),
+        transformed=artifacts["transformed"].path, transform_graph=artifacts["transform_graph"].path
     )
     assert isinstance(call["columns"], Columns) and call["columns"] == parse_columns(COLUMNS)
-    assert (call["ratios"], call["runner"], call["beam_args"]) == (SPLIT, BEAM["beam_runner"], BEAM["beam_args"])
+    assert (call["runner"], call["beam_args"]) == (BEAM["beam_runner"], BEAM["beam_args"])
 
 
-def test_preprocess_reads_exactly_the_records_ingest_wrote(preprocess_lib):
-    examples = remote(Dataset, "ingest/examples")
-    _preprocess(examples)
-    pattern = preprocess_lib.run_preprocess.only["examples_pattern"]
-    # Named as beam_jobs.ingest writes its shards (prefix and suffix), next to its summary file.
-    shard = f"{RECORDS_PREFIX}-00001-of-00004{RECORDS_SUFFIX}"
-    assert fnmatch(os.path.join(examples.path, shard), pattern)
-    assert not fnmatch(os.path.join(examples.path, source_constant("beam_jobs.ingest", "SUMMARY_FILE")), pattern)
-    assert not fnmatch(os.path.join(examples.uri, shard), pattern)
-
-
-def test_preprocess_records_the_counts_on_its_artifacts(preprocess_lib):
+def test_preprocess_records_the_rows_per_split_for_train(preprocess_lib):
     artifacts = _preprocess()
-    assert artifacts["statistics"].metadata == {**COUNTS, "quarantine_reasons": REASONS}
-    assert artifacts["quarantine"].metadata == {"rows": 9}
     per_split = {f"{TRAIN_SPLIT}_rows": 61, f"{EVAL_SPLIT}_rows": 17, f"{TEST_SPLIT}_rows": 13}
     assert artifacts["transformed"].metadata == per_split
-    assert artifacts["raw_examples"].metadata == per_split
 
 
 def test_preprocess_refuses_an_invalid_contract_before_running(preprocess_lib):

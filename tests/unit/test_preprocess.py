@@ -1,5 +1,5 @@
-"""Preprocess on 1,500 demo rows: every row lands in exactly one place, splits follow the key hash, and the
-transform graph describes the raw features the model is served with."""
+"""Ingest output feeds preprocess (1,500 demo rows): every row lands in exactly one place, the transform graph
+describes the raw features the model is served with, and the transformed examples are what that graph computes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from beam_jobs.cleaning import REJECTION_KINDS
-from beam_jobs.layout import split_files
-from beam_jobs.preprocess import CountMismatchError, PreprocessStats
+from beam_jobs.ingest import IngestPaths, IngestStats, run_ingest
+from beam_jobs.layout import SPLITS, split_files
+from beam_jobs.preprocess import PreprocessPaths, TransformStats, main, run_preprocess
 from beam_jobs.records import decode_typed
-from beam_jobs.split import SPLITS, assign_split
 
 ROWS = 1_500
 FEATURES = {"age", "income", "monthly_spend", "tenure_months", "support_calls", "plan", "region", "device", "hour"}
@@ -30,43 +31,50 @@ def _records(pattern: str) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def raw_splits(preprocessed) -> dict[str, list[dict]]:
-    paths, _, _ = preprocessed
-    return {split: [decode_typed(r) for r in _records(split_files(paths.raw, split))] for split in SPLITS}
+def prepared(
+    tmp_path_factory: pytest.TempPathFactory, demo_config, demo_csv_dir: Path
+) -> tuple[IngestPaths, IngestStats, PreprocessPaths, TransformStats]:
+    """Ingest then preprocess of the small demo set."""
+    root = tmp_path_factory.mktemp("prepared")
+    ingest = IngestPaths.under(str(root / "ingest"))
+    stats = run_ingest(str(demo_csv_dir / "*.csv"), demo_config.contract, demo_config.split.model_dump(), ingest)
+    paths = PreprocessPaths.under(str(root / "preprocess"))
+    return ingest, stats, paths, run_preprocess(ingest.examples, demo_config.contract, paths)
 
 
 @pytest.fixture(scope="module")
-def quarantined(preprocessed) -> list[dict]:
-    paths, _, _ = preprocessed
-    files = sorted(glob.glob(str(Path(paths.quarantine) / "part*.jsonl")))
+def raw_splits(prepared) -> dict[str, list[dict]]:
+    ingest = prepared[0]
+    return {split: [decode_typed(r) for r in _records(split_files(ingest.examples, split))] for split in SPLITS}
+
+
+@pytest.fixture(scope="module")
+def quarantined(prepared) -> list[dict]:
+    ingest = prepared[0]
+    files = sorted(glob.glob(str(Path(ingest.quarantine) / "part*.jsonl")))
     assert files
     return [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
 
 
-def test_counts_add_up_and_stats_file_matches(preprocessed):
-    paths, stats, ingested = preprocessed
-    assert stats.input == ingested.rows == ROWS
-    assert stats.train + stats.eval + stats.test + stats.quarantined == stats.input
-    assert stats.quarantined > 0 and min(stats.train, stats.eval, stats.test) > 0
-    # The ratios are 0.8 / 0.1 / 0.1; 1,500 hashed keys land close to them.
-    assert 0.75 < stats.train / stats.input < 0.85
-    assert json.loads(Path(paths.stats).read_text()) == asdict(stats)
+def test_counts_add_up_and_every_split_is_transformed(prepared):
+    ingest, stats, paths, transformed = prepared
+    assert stats.input == ROWS and stats.train + stats.eval + stats.test + stats.quarantined == ROWS
+    assert 0.75 < stats.train / stats.input < 0.85 and min(stats.eval, stats.test) > 0
+    assert asdict(transformed) == {"train": stats.train, "eval": stats.eval, "test": stats.test}
+    counts = {split: len(_records(split_files(paths.transformed, split))) for split in SPLITS}
+    assert counts == asdict(transformed)
+    assert json.loads(Path(ingest.stats).read_text()) == asdict(stats)
 
 
-def test_quarantine_holds_every_rejected_row_with_a_reason(preprocessed, quarantined, tmp_path: Path):
-    _, stats, _ = preprocessed
+def test_quarantine_holds_exactly_the_broken_rows(prepared, quarantined, tmp_path: Path):
+    _, stats, _, _ = prepared
     assert len(quarantined) == stats.quarantined
     for record in quarantined:
-        assert record["kind"] in REJECTION_KINDS
-        assert isinstance(record["reason"], str) and record["reason"].strip()
+        assert record["kind"] in REJECTION_KINDS and record["reason"].strip()
         assert record["source"] == "part-00000.csv"
         if record["kind"] == "wrong_column_count":
             assert "wrong column count" in record["reason"] and record["raw"]
-        if record["kind"] == "missing_required":
-            assert "region" in record["reason"]
     assert dict(collections.Counter(r["kind"] for r in quarantined)) == stats.quarantine_reasons
-
-    # Exactly the rows the generator broke on purpose, no more, no fewer.
     from pipelines.demo_data import write_demo_data
 
     report = write_demo_data(tmp_path, rows=ROWS, seed=11)
@@ -75,27 +83,8 @@ def test_quarantine_holds_every_rejected_row_with_a_reason(preprocessed, quarant
 
 def test_every_row_lands_exactly_once(raw_splits, quarantined):
     ids = [row["customer_id"] for rows in raw_splits.values() for row in rows]
-    for record in quarantined:
-        # Rows that could not be split into columns keep their raw line; the id is its first field.
-        ids.append(record["row"]["customer_id"] if record["row"] else record["raw"].split(",")[0])
+    ids += [r["row"]["customer_id"] if r["row"] else r["raw"].split(",")[0] for r in quarantined]
     assert sorted(ids) == [f"C{i:07d}" for i in range(1, ROWS + 1)]
-
-
-def test_raw_splits_follow_the_key_hash(preprocessed, raw_splits, demo_config):
-    _, stats, _ = preprocessed
-    ratios = demo_config.split.model_dump()
-    assert {split: len(rows) for split, rows in raw_splits.items()} == {
-        "train": stats.train,
-        "eval": stats.eval,
-        "test": stats.test,
-    }
-    seen: dict[str, str] = {}
-    for split, rows in raw_splits.items():
-        for row in rows:
-            key = row["customer_id"]
-            assert assign_split(key, ratios) == split, key
-            assert key not in seen, f"{key} is in {seen[key]} and {split}"
-            seen[key] = split
 
 
 def test_raw_examples_are_typed_and_drop_ignored_columns(raw_splits):
@@ -107,34 +96,46 @@ def test_raw_examples_are_typed_and_drop_ignored_columns(raw_splits):
         assert isinstance(row["hour"], int)
         assert row["signup_channel"]  # a slice column is filled at cleaning time, never absent
         assert set(row) <= FEATURES | {LABEL, "customer_id", "signup_channel"}
-    # Imputed features stay absent in raw examples (imputation happens in the transform graph).
-    assert any("age" not in row for row in rows)
-    assert all(isinstance(row["age"], float) for row in rows if "age" in row)
+    assert any("age" not in row for row in rows)  # imputed features stay absent (imputed in the graph)
 
 
-def test_transformed_splits_match_raw_counts(preprocessed):
-    paths, stats, _ = preprocessed
-    counts = {split: len(_records(split_files(paths.transformed, split))) for split in SPLITS}
-    assert counts == {"train": stats.train, "eval": stats.eval, "test": stats.test}
-
-
-def test_transform_graph_describes_the_raw_and_transformed_features(preprocessed):
+def test_transform_graph_describes_the_raw_and_transformed_features(prepared):
     import tensorflow_transform as tft
 
-    paths, _, _ = preprocessed
-    output = tft.TFTransformOutput(paths.transform_graph)
+    output = tft.TFTransformOutput(prepared[2].transform_graph)
     raw_spec = output.raw_feature_spec()
     assert set(raw_spec) == FEATURES | {LABEL}
-    assert not {"notes", "customer_id", "signup_channel"} & set(raw_spec)
-    # Required columns must be present at serving; imputed ones may be absent.
     assert {n for n, s in raw_spec.items() if isinstance(s, tf.io.FixedLenFeature)} == {"region", "hour", LABEL}
     assert set(output.transformed_feature_spec()) == FEATURES | {LABEL}
     assert output.vocabulary_size_by_name("region") == 5
 
 
-def test_check_raises_when_counts_do_not_add_up():
-    PreprocessStats(input=10, train=6, eval=2, test=1, quarantined=1).check()
-    with pytest.raises(CountMismatchError, match=r"10 rows in, 9 out"):
-        PreprocessStats(input=10, train=6, eval=2, test=1, quarantined=0).check()
-    with pytest.raises(CountMismatchError, match=r"10 rows in, 11 out"):
-        PreprocessStats(input=10, train=7, eval=2, test=1, quarantined=1).check()
+@pytest.mark.parametrize("split", SPLITS)
+def test_transformed_examples_are_what_the_graph_computes(prepared, split):
+    """The batch path (record batches in and out, columnar encoding) equals the serving graph on the raw examples."""
+    import tensorflow_transform as tft
+
+    ingest, _, paths, _ = prepared
+    output = tft.TFTransformOutput(paths.transform_graph)
+    raw = tf.io.parse_example(_records(split_files(ingest.examples, split)), output.raw_feature_spec())
+    expected = output.transform_raw_features(raw)
+    written = tf.io.parse_example(_records(split_files(paths.transformed, split)), output.transformed_feature_spec())
+    names = sorted(expected)
+    assert names == sorted(written)
+    for name in names:
+        assert written[name].dtype == expected[name].dtype, name
+
+    def rows(features: dict) -> np.ndarray:
+        table = np.stack([np.asarray(features[n], dtype=np.float64).reshape(-1) for n in names], axis=1)
+        return table[np.lexsort(np.round(table, 5).T[::-1])]
+
+    np.testing.assert_allclose(rows(written), rows(expected), rtol=1e-6, atol=1e-6)
+
+
+def test_cli_prints_the_counts(prepared, tmp_path: Path, capsys, demo_config):
+    columns = tmp_path / "columns.json"
+    columns.write_text(json.dumps(demo_config.columns_dict()))
+    main(["--examples", prepared[0].examples, "--columns-json", str(columns), "--output", str(tmp_path / "out")])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == asdict(prepared[3])
+    assert (tmp_path / "out" / "transform_graph" / "transform_fn" / "saved_model.pb").exists()
+    assert not (tmp_path / "out" / "transform_graph" / ".tft_tmp").exists()

@@ -225,7 +225,7 @@ def test_report_without_optional_inputs() -> None:
     text = " ".join(page.text)
     assert [image["alt"] for image in page.images] == ["ROC curve, overall", "confusion matrix at threshold 0.5"]
     assert "No training logs were given." in text
-    assert "No preprocess statistics were given." in text
+    assert "No ingest statistics were given." in text
     assert len(page.rows("slice-table")) == len(SLICES)
 
 
