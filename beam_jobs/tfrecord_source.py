@@ -1,19 +1,16 @@
 """Reading tf.Example TFRecord files as Arrow record batches, a file at a time.
 
 TFXIO's ``TFExampleRecord.BeamSource()`` reads one Beam element per record and batches them again; per-record
-Beam overhead then costs more than decoding. Here a ``FileBasedSource`` reads a whole shard (gzip by suffix, the
-inflating done in a background thread), checks every record's crc32c as TensorFlow does, and decodes a batch at a
-time (:class:`ExampleDecoder`): the record batches, their Arrow schema and the TensorAdapterConfig are TFXIO's
-(:func:`example_tfxio`). Shards are split across workers like any Beam file source, and the read is a root ``Read``
-transform, so tf.Transform's deep copy re-reads it per phase instead of holding the data in memory.
+Beam overhead then costs more than decoding. Here a ``FileBasedSource`` reads a whole shard (gzip by suffix),
+checks every record's crc32c as TensorFlow does, and decodes a batch at a time (:class:`ExampleDecoder`): the
+record batches, their Arrow schema and the TensorAdapterConfig are TFXIO's (:func:`example_tfxio`). Shards are
+split across workers like any Beam file source, and the read is a root ``Read`` transform, so tf.Transform's deep
+copy re-reads it per phase instead of holding the data in memory.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import struct
-import threading
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -45,36 +42,10 @@ def example_tfxio(file_pattern: str, schema: schema_pb2.Schema) -> tfxio.TFExamp
 
 
 def _chunks(path: str) -> Iterator[bytes]:
-    """The (inflated) bytes of a file, a chunk at a time, read one chunk ahead in a background thread."""
-    ready: queue.Queue[bytes | Exception] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def fill() -> None:
-        try:
-            with FileSystems.open(path) as handle:
-                while not stop.is_set():
-                    chunk = handle.read(_READ_BYTES)
-                    ready.put(chunk)
-                    if not chunk:
-                        return
-        except Exception as error:  # handed to the reading thread, which raises it
-            ready.put(error)
-
-    thread = threading.Thread(target=fill, name="tfrecord-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ready.get()
-            if isinstance(item, Exception):
-                raise item
-            if not item:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # let a blocked put() finish so the thread can see the stop
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.01)
+    """The (inflated) bytes of a file, a chunk at a time."""
+    with FileSystems.open(path) as handle:
+        while chunk := handle.read(_READ_BYTES):
+            yield chunk
 
 
 def read_records(path: str, batch_size: int) -> Iterator[list[bytes]]:

@@ -181,15 +181,16 @@ def local_workers_main(request_path: str) -> int:
 
 def prepare(workdir: Path, rows: int, demo: Any) -> Prepared:
     """Demo rows → ingest → preprocess under ``workdir``, or reuse what an earlier run with as many rows left."""
-    from beam_jobs.ingest import run_ingest
+    from beam_jobs.ingest import IngestPaths, run_ingest
     from beam_jobs.preprocess import PreprocessPaths, run_preprocess
     from pipelines.demo_data import write_demo_data
 
+    ingest_paths = IngestPaths.under(str(workdir / "ingest"))
     paths = PreprocessPaths.under(str(workdir / "preprocessed"))
     marker = workdir / "prepared.json"
-    if marker.is_file() and json.loads(marker.read_text()).get("rows") == rows and os.path.isfile(paths.stats):
-        stats = json.loads(Path(paths.stats).read_text())
-        return Prepared(paths.transformed, paths.transform_graph, stats["train"], stats["eval"], 0.0)
+    if marker.is_file() and json.loads(marker.read_text()).get("rows") == rows and os.path.isfile(ingest_paths.stats):
+        counts = json.loads(Path(ingest_paths.stats).read_text())
+        return Prepared(paths.transformed, paths.transform_graph, counts["train"], counts["eval"], 0.0)
     for stale in ("csv", "ingest", "preprocessed", "prepared.json"):
         target = workdir / stale
         if target.is_dir():
@@ -198,8 +199,8 @@ def prepare(workdir: Path, rows: int, demo: Any) -> Prepared:
             target.unlink()
     start = time.perf_counter()
     write_demo_data(workdir / "csv", rows=rows)
-    ingested = run_ingest(str(workdir / "csv" / "*.csv"), demo.contract, str(workdir / "ingest"))
-    stats = run_preprocess(ingested.output_pattern, demo.contract, demo.split.model_dump(), paths)
+    run_ingest(str(workdir / "csv" / "*.csv"), demo.contract, demo.split.model_dump(), ingest_paths)
+    stats = run_preprocess(ingest_paths.examples, demo.contract, paths)
     seconds = time.perf_counter() - start
     marker.write_text(json.dumps({"rows": rows}))
     return Prepared(paths.transformed, paths.transform_graph, stats.train, stats.eval, seconds)

@@ -61,3 +61,10 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path: Path):
     path.write_bytes("a,b,c\n1,2,3\n".encode("utf-8-sig"))
     assert read_header(str(path)) == HEADER
     assert _read(path) == ([{"a": b"1", "b": b"2", "c": b"3"}], [])
+
+
+def test_null_like_cells_stay_text(tmp_path: Path):
+    """Arrow's default null spellings (``NaN``, ``null``, ``n/a``...) are data here: cleaning decides about them."""
+    path = tmp_path / "x.csv"
+    path.write_text('a,b,c\nNaN,null,n/a\nNULL,"",#N/A\n')
+    assert _read(path)[0] == [{"a": b"NaN", "b": b"null", "c": b"n/a"}, {"a": b"NULL", "b": b"", "c": b"#N/A"}]

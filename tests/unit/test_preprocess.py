@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 from beam_jobs.cleaning import REJECTION_KINDS
-from beam_jobs.ingest import IngestPaths, IngestStats, run_ingest
+from beam_jobs.ingest import IngestPaths, IngestStats
 from beam_jobs.layout import SPLITS, split_files
-from beam_jobs.preprocess import PreprocessPaths, TransformStats, main, run_preprocess
+from beam_jobs.preprocess import PreprocessPaths, TransformStats, main
 from beam_jobs.records import decode_typed
 
 ROWS = 1_500
@@ -31,15 +31,11 @@ def _records(pattern: str) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def prepared(
-    tmp_path_factory: pytest.TempPathFactory, demo_config, demo_csv_dir: Path
-) -> tuple[IngestPaths, IngestStats, PreprocessPaths, TransformStats]:
-    """Ingest then preprocess of the small demo set."""
-    root = tmp_path_factory.mktemp("prepared")
-    ingest = IngestPaths.under(str(root / "ingest"))
-    stats = run_ingest(str(demo_csv_dir / "*.csv"), demo_config.contract, demo_config.split.model_dump(), ingest)
-    paths = PreprocessPaths.under(str(root / "preprocess"))
-    return ingest, stats, paths, run_preprocess(ingest.examples, demo_config.contract, paths)
+def prepared(preprocessed) -> tuple[IngestPaths, IngestStats, PreprocessPaths, TransformStats]:
+    """The shared ingest + preprocess run of the small demo set (tests/conftest.py), as this module's paths."""
+    paths, stats, transformed = preprocessed
+    ingest = IngestPaths(examples=paths.raw, quarantine=paths.quarantine, stats=paths.stats)
+    return ingest, stats, PreprocessPaths(paths.transformed, paths.transform_graph), transformed
 
 
 @pytest.fixture(scope="module")
