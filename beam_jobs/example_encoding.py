@@ -22,25 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from beam_jobs.tfrecord_checksum import MASK_DELTA, crc32c_function, mask
+
 _FLOAT_LIST, _INT64_LIST, _BYTES_LIST = 0x12, 0x1A, 0x0A  # tags of Feature's oneof
 _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
-_MASK_DELTA = 0xA282EAD8
-
-
-def crc32c_function() -> Callable[[bytes], int]:
-    """google-crc32c's C function (a Beam dependency); Beam's own choice if it is missing."""
-    try:
-        import google_crc32c
-    except ImportError:  # pragma: no cover - google-crc32c is installed with Beam
-        from apache_beam.io.tfrecordio import _default_crc32c_fn
-
-        return _default_crc32c_fn
-    return google_crc32c.value
-
-
-def _mask(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
 def frame_records(records: Sequence[bytes], crc32c: Callable[[bytes], int] | None = None) -> bytes:
@@ -49,7 +35,7 @@ def frame_records(records: Sequence[bytes], crc32c: Callable[[bytes], int] | Non
     parts: list[bytes] = []
     for record in records:
         length = _LENGTH.pack(len(record))
-        parts += (length, _CRC.pack(_mask(crc(length))), record, _CRC.pack(_mask(crc(record))))
+        parts += (length, _CRC.pack(mask(crc(length))), record, _CRC.pack(mask(crc(record))))
     return b"".join(parts)
 
 
@@ -293,7 +279,7 @@ class ExampleEncoder:
 
 def _masked(crcs: np.ndarray) -> np.ndarray:
     """Masked crc32c values as little-endian uint32."""
-    masked = (((crcs >> np.uint64(15)) | (crcs << np.uint64(17))) + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)
+    masked = (((crcs >> np.uint64(15)) | (crcs << np.uint64(17))) + np.uint64(MASK_DELTA)) & np.uint64(0xFFFFFFFF)
     return masked.astype("<u4")
 
 

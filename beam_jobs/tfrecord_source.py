@@ -24,12 +24,11 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 from tfx_bsl.public import tfxio
 
-from beam_jobs.example_encoding import crc32c_function
+from beam_jobs.tfrecord_checksum import crc32c_function, mask
 
 _HEADER = struct.Struct("<QI")
 _CRC = struct.Struct("<I")
 _READ_BYTES = 16 << 20
-_MASK_DELTA = 0xA282EAD8
 
 
 class CorruptRecordError(ValueError):
@@ -67,12 +66,12 @@ def read_records(path: str, batch_size: int) -> Iterator[list[bytes]]:
             expected = length_crcs.get(length)
             if expected is None:
                 value = crc(data[position : start - 4])
-                expected = length_crcs[length] = (((value >> 15) | (value << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+                expected = length_crcs[length] = mask(value)
             if expected != length_crc:
                 raise CorruptRecordError(f"{path}: bad length checksum at byte {position}")
             record = data[start:stop]
             value = crc(record)
-            if (((value >> 15) | (value << 17)) + _MASK_DELTA) & 0xFFFFFFFF != unpack_crc(data, stop)[0]:
+            if mask(value) != unpack_crc(data, stop)[0]:
                 raise CorruptRecordError(f"{path}: bad record checksum at byte {position}")
             batch.append(record)
             if len(batch) == batch_size:

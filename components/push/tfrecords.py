@@ -12,9 +12,7 @@ import gzip
 import struct
 from collections.abc import Iterator
 
-import google_crc32c
-
-_MASK_DELTA = 0xA282EAD8
+from beam_jobs.tfrecord_checksum import crc32c_function, mask
 
 
 class CorruptRecordError(ValueError):
@@ -22,8 +20,7 @@ class CorruptRecordError(ValueError):
 
 
 def _masked_crc(data: bytes) -> int:
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+    return mask(crc32c_function()(data))
 
 
 def iter_records(path: str) -> Iterator[bytes]:
