@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 ColumnType = Literal["float", "int", "string"]
 Role = Literal["feature", "label", "key", "slice", "ignore"]
-TransformKind = Literal[
-    "zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"
-]
+TransformKind = Literal["zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"]
 MissingKind = Literal["mean", "mode", "fill", "quarantine"]
 
 NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
@@ -47,9 +45,7 @@ class Transform(_Strict):
             return {"kind": value}
         if isinstance(value, dict) and "kind" not in value:
             if len(value) != 1:
-                raise ValueError(
-                    "a transform is a name or a mapping with exactly one key, e.g. {bucketize: 10}"
-                )
+                raise ValueError("a transform is a name or a mapping with exactly one key, e.g. {bucketize: 10}")
             ((kind, params),) = value.items()
             if kind in ("bucketize", "hash"):
                 if isinstance(params, dict):

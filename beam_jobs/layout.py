@@ -10,10 +10,12 @@ RECORDS_SUFFIX = ".tfrecord.gz"  # gzip is inferred from the suffix by Beam, TF 
 # Split roles: train fits, eval (validation) early-stops and tunes, test is read only by the evaluate step.
 TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT)
+SERVING_CHECK_SPLIT = EVAL_SPLIT  # the raw rows the serving check sends (a smoke test; metrics use the test split)
 
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
 EVALUATION_SUMMARY_FILE = "summary.json"  # in evaluate's `evaluation`: metrics, slices, blessing and failures
 REPORT_FILE = "report.html"  # in evaluate's `evaluation`: the self-contained evaluation report for people
+SERVING_CHECK_FILE = "serving_check.json"  # in evaluate's `blessing`: the serving check's verdict and model digest
 PUSH_RECORD_FILE = "push.json"  # in push's `pushed`: whether, which version and where
 RUN_SUMMARY_FILE = "run_summary.json"  # in summarize's `run_summary`: the headline facts of a succeeded run
 RUN_STATUS_FILE = "run_status.json"  # in finalize's `run_status`: the final state of every run, failed or not

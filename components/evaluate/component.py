@@ -49,29 +49,48 @@ def evaluate(
         code_version: This step's code hash (a cache key).
         data_fingerprint: The input data's fingerprint (a cache key).
     """
+    from components.step_exit import exit_promptly_on_success
+
+    exit_promptly_on_success()  # skip interpreter teardown once the step has succeeded
+
     import json
     import os
     import shutil
     from collections import namedtuple
 
-    from beam_jobs.layout import EVALUATION_SUMMARY_FILE, REPORT_FILE, STATS_FILE, TEST_SPLIT, split_files
+    from beam_jobs.layout import (
+        EVALUATION_SUMMARY_FILE,
+        REPORT_FILE,
+        SERVING_CHECK_FILE,
+        SERVING_CHECK_SPLIT,
+        STATS_FILE,
+        TEST_SPLIT,
+        split_files,
+    )
     from beam_jobs.options import beam_flags
     from components.evaluate.analysis import run_evaluation, write_blessing
     from components.evaluate.report import write_report
+    from components.push.serving_verdict import serving_check_beside
 
-    outcome = run_evaluation(
-        candidate_dir=model.path,
-        examples_pattern=split_files(raw_examples.path, TEST_SPLIT),  # held out: nothing before this step read it
-        output_dir=os.path.join(evaluation.path, "tfma"),
-        label_key=label,
-        slices=slices,
-        thresholds=thresholds,
-        baseline_dir=baseline_path or None,
-        beam_args=beam_flags(beam_runner, beam_args),
-        decision_threshold=decision_threshold,
-        min_slice_size=min_slice_size,
-        slice_thresholds=slice_thresholds,
-    )
+    # Push's serving check of this model runs now, on the core TFMA leaves idle; push honours its verdict.
+    with serving_check_beside(
+        model.path,
+        split_files(raw_examples.path, SERVING_CHECK_SPLIT),
+        os.path.join(blessing.path, SERVING_CHECK_FILE),
+    ):
+        outcome = run_evaluation(
+            candidate_dir=model.path,
+            examples_pattern=split_files(raw_examples.path, TEST_SPLIT),  # held out: nothing before this step read it
+            output_dir=os.path.join(evaluation.path, "tfma"),
+            label_key=label,
+            slices=slices,
+            thresholds=thresholds,
+            baseline_dir=baseline_path or None,
+            beam_args=beam_flags(beam_runner, beam_args),
+            decision_threshold=decision_threshold,
+            min_slice_size=min_slice_size,
+            slice_thresholds=slice_thresholds,
+        )
     summary = {**outcome.to_json(), "split": TEST_SPLIT}
     with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)

@@ -31,6 +31,10 @@ def ingest(
     Returns the number of input rows. ``examples`` holds typed raw tf.Examples per split (what tf.Transform, TFMA and
     the serving check read), ``quarantine`` every rejected row with its reason, ``statistics`` the counts.
     """
+    from components.step_exit import exit_promptly_on_success
+
+    exit_promptly_on_success()  # skip interpreter teardown once the step has succeeded
+
     import os
 
     from beam_jobs.contract import parse_columns

@@ -23,6 +23,10 @@ def preprocess(
         code_version: This step's code hash (a cache key).
         data_fingerprint: The input data's fingerprint (a cache key).
     """
+    from components.step_exit import exit_promptly_on_success
+
+    exit_promptly_on_success()  # skip interpreter teardown once the step has succeeded
+
     from beam_jobs.contract import parse_columns
     from beam_jobs.layout import SPLITS, rows_key
     from beam_jobs.preprocess import PreprocessPaths, run_preprocess

@@ -68,7 +68,7 @@ def push(
         model: The trained SavedModel.
         blessing: Evaluate's blessing; an unblessed model is never published.
         evaluation: Evaluate's summary; its test metrics go into the registry entry.
-        raw_examples: Raw examples; the eval split feeds the serving check.
+        raw_examples: Raw examples; the eval split feeds the serving check when evaluate did not record one.
         serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
         model_name: The model to publish a version of.
         config_hash: Hash of the run config, recorded in the registry.
@@ -82,14 +82,20 @@ def push(
     import json
     import os
 
-    from beam_jobs.layout import EVAL_SPLIT, EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, TEST_SPLIT, split_files
+    from beam_jobs.layout import (
+        EVALUATION_SUMMARY_FILE,
+        PUSH_RECORD_FILE,
+        SERVING_CHECK_SPLIT,
+        TEST_SPLIT,
+        split_files,
+    )
     from components.push.pusher import push_if_blessed
 
     outcome = push_if_blessed(
         model_dir=model.path,
         blessing_dir=blessing.path,
         evaluation_summary=os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE),
-        examples_pattern=split_files(raw_examples.path, EVAL_SPLIT),
+        examples_pattern=split_files(raw_examples.path, SERVING_CHECK_SPLIT),
         serving_root=serving_root,
         model_name=model_name,
         config_hash=config_hash,

@@ -20,16 +20,19 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from components.train.signatures import INPUT_NAME, OUTPUT_KEY, SERVING_SIGNATURE
+
+_IMPORTED = time.monotonic()  # in the child, about its start: the verdict's seconds count from here
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class InfraValidationError(RuntimeError):
 
 @dataclass(frozen=True)
 class InfraValidationResult:
-    """Outcome of a passing validation; ``seconds`` is wall time including subprocess start and TF import."""
+    """Outcome of a passing validation; ``seconds`` is the check process's own time, TF import included."""
 
     examples: int
     seconds: float
@@ -62,38 +65,102 @@ def validate_serving(
 
     Raises ValueError for an empty or non-bytes example list and InfraValidationError for any serving failure.
     """
+    with start_serving_check(model_dir, serialized_examples, timeout_s) as check:
+        return check.result()
+
+
+def start_serving_check(
+    model_dir: str | Path, serialized_examples: Sequence[bytes], timeout_s: float = 300, niceness: int = 0
+) -> ServingCheck:
+    """Start the serving check of ``model_dir`` in its subprocess and return at once; ``result()`` waits for it.
+
+    Raises ValueError for an empty or non-bytes example list and InfraValidationError when ``model_dir`` is not a
+    directory. ``timeout_s`` counts from the start. A positive ``niceness`` lowers the child's CPU priority, for a
+    check that runs beside other work.
+    """
     examples = _check_examples(serialized_examples)
     model_path = Path(os.path.abspath(model_dir))
     if not model_path.is_dir():
         raise InfraValidationError(f"model failed to load: {model_path} is not a directory")
     request = json.dumps(
-        {"model_dir": str(model_path), "examples": [base64.b64encode(e).decode("ascii") for e in examples]}
+        {
+            "model_dir": str(model_path),
+            "examples": [base64.b64encode(e).decode("ascii") for e in examples],
+            "niceness": niceness,
+        }
     ).encode("utf-8")
+    # Files, not pipes: nobody reads the child's output while it runs, and TensorFlow can fill a pipe and block.
+    # The output files belong to the ServingCheck, which closes them.
+    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(request)
+        stdin.seek(0)
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(_child_command(), stdin=stdin, stdout=stdout, stderr=stderr, env=_child_env())
+        except OSError:
+            stdout.close()
+            stderr.close()
+            raise
+    return ServingCheck(process, stdout, stderr, len(examples), started, timeout_s)
 
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(
-            _child_command(),
-            input=request,
-            capture_output=True,
-            timeout=timeout_s,
-            env=_child_env(),
-            check=False,
+
+class ServingCheck:
+    """A serving check running in its subprocess. ``result()`` waits for the verdict; leaving a ``with`` block
+    kills a child that is still running."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        examples: int,
+        started: float,
+        timeout_s: float,
+    ) -> None:
+        self._process, self._stdout, self._stderr = process, stdout, stderr
+        self._examples, self._started, self._timeout_s = examples, started, timeout_s
+
+    def __enter__(self) -> ServingCheck:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the child if it still runs and release its output files."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._stdout.close()
+        self._stderr.close()
+
+    def _output(self) -> tuple[bytes, bytes]:
+        self._stdout.seek(0)
+        self._stderr.seek(0)
+        return self._stdout.read(), self._stderr.read()
+
+    def result(self) -> InfraValidationResult:
+        """Wait for the verdict: the passing result, or InfraValidationError naming what failed."""
+        remaining = self._timeout_s - (time.monotonic() - self._started)
+        try:
+            returncode = self._process.wait(timeout=max(remaining, 0.0))
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            stdout, stderr = self._output()
+            _log_stderr(stderr)
+            stage = _last_stage(_report_lines(stdout))
+            doing = f"at stage '{stage}'" if stage else "before starting"
+            raise InfraValidationError(f"serving check timed out after {self._timeout_s:g}s {doing}") from None
+        stdout, stderr = self._output()
+        verdict = _verdict(subprocess.CompletedProcess(self._process.args, returncode, stdout, stderr))
+        return InfraValidationResult(
+            examples=self._examples,
+            seconds=float(verdict["seconds"]),
+            min_output=float(verdict["min_output"]),
+            max_output=float(verdict["max_output"]),
         )
-    except subprocess.TimeoutExpired as e:
-        _log_stderr(e.stderr)
-        stage = _last_stage(_report_lines(e.stdout))
-        doing = f"at stage '{stage}'" if stage else "before starting"
-        raise InfraValidationError(f"serving check timed out after {timeout_s:g}s {doing}") from None
-    seconds = time.monotonic() - start
-
-    verdict = _verdict(proc)
-    return InfraValidationResult(
-        examples=len(examples),
-        seconds=seconds,
-        min_output=float(verdict["min_output"]),
-        max_output=float(verdict["max_output"]),
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,10 +351,16 @@ def main() -> int:
         os.write(report_fd, (json.dumps(payload) + "\n").encode("utf-8"))
 
     request = json.loads(sys.stdin.buffer.read())
+    if request.get("niceness", 0) > 0:
+        os.nice(request["niceness"])
     examples = [base64.b64decode(e) for e in request["examples"]]
-    emit(_serve_and_check(request["model_dir"], examples, lambda stage: emit({"stage": stage})))
+    verdict = _serve_and_check(request["model_dir"], examples, lambda stage: emit({"stage": stage}))
+    emit({**verdict, "seconds": round(time.monotonic() - _IMPORTED, 3)})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stderr.flush()
+    # The verdict is written (unbuffered): skip tearing down TensorFlow, about a second that checks nothing.
+    os._exit(status)

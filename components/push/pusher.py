@@ -7,19 +7,13 @@ re-pushing the model that is already served is a registry read and a digest, not
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
+from beam_jobs.layout import SERVING_CHECK_FILE
 from components.evaluate.analysis import read_blessing
 from components.push.registry import latest, model_digest, publish
-from components.push.tfrecords import sample_records
-
-VALIDATION_EXAMPLES = 64
-
-
-def sample_examples(pattern: str, count: int = VALIDATION_EXAMPLES) -> list[bytes]:
-    """Up to ``count`` serialized raw examples from gzipped TFRecords (for the serving check), read without
-    TensorFlow: only the serving check's own process imports it."""
-    return sample_records(pattern, count)
+from components.push.serving_verdict import recorded_verdict, sample_examples
 
 
 def push_if_blessed(
@@ -51,12 +45,15 @@ def push_if_blessed(
             "version": served.version,
             "path": served.path,
         }
-    from components.push.infra_validate import validate_serving
+    check = recorded_verdict(os.path.join(blessing_dir, SERVING_CHECK_FILE), model_dir)
+    checked_by = "evaluate"
+    if check is None:
+        from components.push.infra_validate import validate_serving
 
-    examples = sample_examples(examples_pattern)
-    if not examples:
-        return {"pushed": False, "reason": "no examples to validate serving with", "version": None, "path": None}
-    check = validate_serving(model_dir, examples)
+        examples = sample_examples(examples_pattern)
+        if not examples:
+            return {"pushed": False, "reason": "no examples to validate serving with", "version": None, "path": None}
+        check, checked_by = validate_serving(model_dir, examples), "push"
     with open(evaluation_summary) as handle:
         overall = json.load(handle).get("overall", {})
     metrics = {k: float(v) for k, v in overall.items() if isinstance(v, int | float)}
@@ -76,7 +73,5 @@ def push_if_blessed(
         "reason": "new version" if result.created else "identical model already published",
         "version": result.entry.version,
         "path": result.entry.path,
-        "infra_validation": {"examples": check.examples, "seconds": round(check.seconds, 2)},
+        "infra_validation": {"examples": check.examples, "seconds": round(check.seconds, 2), "checked_by": checked_by},
     }
-
-

@@ -29,6 +29,10 @@ def train(
         code_version: This step's code hash (a cache key).
         data_fingerprint: The input data's fingerprint (a cache key).
     """
+    from components.step_exit import exit_promptly_on_success
+
+    exit_promptly_on_success()  # skip interpreter teardown once the step has succeeded
+
     import os
     import shutil
     from dataclasses import asdict

@@ -46,13 +46,13 @@ def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, columns:
         transformed.pop(label, None)
         return transformed
 
-    @tf.function(input_signature=[_EXAMPLES])
+    @tf.function(input_signature=[_EXAMPLES], autograph=False)
     def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         transformed = transform(examples)
         inputs = {name: tf.reshape(value, [-1, 1]) for name, value in transformed.items() if name in input_names}
         return {OUTPUT_KEY: tf.cast(model(inputs), tf.float32)}
 
-    @tf.function(input_signature=[_EXAMPLES])
+    @tf.function(input_signature=[_EXAMPLES], autograph=False)
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return transform(examples)
 
