@@ -4,6 +4,7 @@ It lives in the bottom layer so that the Beam jobs, the components and the pipel
 """
 
 import os
+import posixpath
 
 RECORDS_PREFIX = "part"  # shards are <prefix>-NNNNN-of-NNNNN<suffix>
 RECORDS_SUFFIX = ".tfrecord.gz"  # gzip is inferred from the suffix by Beam, TF and TFMA
@@ -29,6 +30,19 @@ def records_files(directory: str) -> str:
 def split_files(directory: str, split: str) -> str:
     """The file pattern of one split's TFRecords under a splits directory (``<dir>/<split>/part*.tfrecord.gz``)."""
     return records_files(os.path.join(directory, split))
+
+
+def every_split_files(directory: str) -> str:
+    """The file pattern of every split's TFRecords under a splits directory (``<dir>/*/part*.tfrecord.gz``)."""
+    return records_files(os.path.join(directory, "*"))
+
+
+def split_of_file(path: str) -> str:
+    """The split a TFRecord shard under a splits directory belongs to (its directory's name); ValueError if none."""
+    split = posixpath.basename(posixpath.dirname(path.replace(os.sep, "/")))
+    if split not in SPLITS:
+        raise ValueError(f"{path}: not in a split directory (expected one of {', '.join(SPLITS)})")
+    return split
 
 
 def rows_key(split: str) -> str:

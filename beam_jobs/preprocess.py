@@ -16,18 +16,28 @@ from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.io.filesystems import FileSystems
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from beam_jobs import counters
 from beam_jobs.contract import Columns, parse_columns
 from beam_jobs.example_encoding import ExampleEncoder
-from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, split_files
+from beam_jobs.layout import (
+    RECORDS_PREFIX,
+    RECORDS_SUFFIX,
+    SPLITS,
+    TRAIN_SPLIT,
+    every_split_files,
+    split_files,
+    split_of_file,
+)
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.tfrecord_sink import WriteFramedRecords
-from beam_jobs.tfrecord_source import ReadExampleBatches, example_tfxio
+from beam_jobs.tfrecord_source import LABEL_TYPE, FileLabel, ReadExampleBatches, example_tfxio
 from beam_jobs.transform import make_preprocessing_fn, raw_schema
 
 BATCH_SIZE = 10_000  # raw examples per record batch into tf.Transform (one TF graph run each)
@@ -58,18 +68,34 @@ class TransformStats:
     test: int
 
 
-class _EncodeTransformed(beam.DoFn):
-    """A transformed record batch → its framed tf.Examples, counted under the split's name."""
+# Every split goes through one TransformDataset (one load of the transform graph, fewer Beam stages than one per
+# split). One read of every split's files labels each batch with its split in this column, which tf.Transform passes
+# through. One read, not a Flatten of three: the in-memory runner would hold the flattened input in memory.
+SPLIT_KEY = "__bigtrain_split__"
 
-    def __init__(self, split: str) -> None:
-        self._count = counters.counter(split)
+
+class _EncodeTransformed(beam.DoFn):
+    """A transformed record batch → its framed tf.Examples, tagged and counted by split."""
+
+    def __init__(self) -> None:
+        self._counts = {split: counters.counter(split) for split in SPLITS}
         self._encoder = ExampleEncoder()
 
-    def process(self, element: tuple[pa.RecordBatch, dict]) -> Iterator[bytes]:
-        """Encode one batch (tf.Transform emits (record batch, pass-through features); there are none here)."""
-        batch, _ = element
-        self._count.inc(batch.num_rows)
-        yield self._encoder.encode_framed(batch).data
+    def process(self, element: tuple[pa.RecordBatch, dict]) -> Iterator[beam.pvalue.TaggedOutput]:
+        """Encode one batch per split it holds (tf.Transform returns the split as a column of the batch, or as a
+        pass-through feature when the batch has one row per split value)."""
+        batch, passthrough = element
+        index = batch.schema.get_field_index(SPLIT_KEY)
+        if index >= 0:
+            splits = batch.column(index).flatten()
+            batch = batch.remove_column(index)
+        else:
+            splits = pa.repeat(passthrough[SPLIT_KEY].flatten()[0], batch.num_rows)
+        for split in SPLITS:
+            rows = batch.filter(pc.equal(splits, split.encode()))
+            if rows.num_rows:
+                self._counts[split].inc(rows.num_rows)
+                yield beam.pvalue.TaggedOutput(split, self._encoder.encode_framed(rows).data)
 
 
 def run_preprocess(
@@ -87,28 +113,32 @@ def run_preprocess(
     # TF1 graph mode for tracing the preprocessing_fn and writing the transform graph: the same analyzers and
     # transformed values, about 3 s less per run than TF2 tracing (measured on the demo; bench/README.md).
     # transform_features_layer() serves a TF1 transform graph inside the exported TF2 model as well.
-    with tft_beam.Context(temp_dir=temp_dir, use_deep_copy_optimization=True, force_tf_compat_v1=True):
-        raw = {
-            split: pipeline
-            | f"Read{split.title()}" >> ReadExampleBatches(split_files(examples_dir, split), schema, batch_size)
-            for split in SPLITS
-        }
-        adapter = example_tfxio(split_files(examples_dir, "train"), schema).TensorAdapterConfig()
-        (train_xf, _), transform_fn = (raw["train"], adapter) | "AnalyzeAndTransformTrain" >> (
-            tft_beam.AnalyzeAndTransformDataset(make_preprocessing_fn(columns), output_record_batches=True)
+    with tft_beam.Context(
+        temp_dir=temp_dir,
+        use_deep_copy_optimization=True,
+        force_tf_compat_v1=True,
+        passthrough_keys={SPLIT_KEY},
+    ):
+        config = example_tfxio(split_files(examples_dir, TRAIN_SPLIT), schema).TensorAdapterConfig()
+        adapter = TensorAdapterConfig(
+            arrow_schema=config.arrow_schema.append(pa.field(SPLIT_KEY, LABEL_TYPE)),
+            tensor_representations=config.tensor_representations,
         )
-        transformed = {"train": train_xf}
-        for split in ("eval", "test"):
-            transformed[split], _ = ((raw[split], adapter), transform_fn) | f"Transform{split.title()}" >> (
-                tft_beam.TransformDataset(output_record_batches=True)
-            )
+        label = FileLabel(SPLIT_KEY, split_of_file)
+        train = pipeline | "ReadTrain" >> ReadExampleBatches(
+            split_files(examples_dir, TRAIN_SPLIT), schema, batch_size, label
+        )
+        transform_fn = (train, adapter) | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(columns))
+        every_split = pipeline | "ReadEverySplit" >> ReadExampleBatches(
+            every_split_files(examples_dir), schema, batch_size, label
+        )
+        transformed, _ = ((every_split, adapter), transform_fn) | "Transform" >> (
+            tft_beam.TransformDataset(output_record_batches=True)
+        )
+        encoded = transformed | "Encode" >> beam.ParDo(_EncodeTransformed()).with_outputs(*SPLITS)
         for split in SPLITS:
             prefix = FileSystems.join(paths.transformed, split, RECORDS_PREFIX)
-            _ = (
-                transformed[split]
-                | f"Encode{split.title()}" >> beam.ParDo(_EncodeTransformed(split))
-                | f"Write{split.title()}" >> WriteFramedRecords(prefix, RECORDS_SUFFIX)
-            )
+            _ = encoded[split] | f"Write{split.title()}" >> WriteFramedRecords(prefix, RECORDS_SUFFIX)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(paths.transform_graph)
         result = pipeline.run()
         result.wait_until_finish()

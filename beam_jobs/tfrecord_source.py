@@ -11,7 +11,8 @@ copy re-reads it per phase instead of holding the data in memory.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -161,28 +162,52 @@ def _list_column(tensor: object, n: int, value_type: pa.DataType) -> pa.Array:
     return pa.LargeListArray.from_arrays(pa.array(offsets), child, mask=mask)
 
 
+LABEL_TYPE = pa.list_(pa.binary())  # a file label column: one value per row, as tf.Transform passes columns through
+
+
+class FileLabel(NamedTuple):
+    """A column added to every batch read: ``column`` holds ``of_file(the file's path)`` in each row."""
+
+    column: str
+    of_file: Callable[[str], str]  # module-level, so that Beam can pickle it
+
+
+def with_label(batch: pa.RecordBatch, column: str, value: str) -> pa.RecordBatch:
+    """``batch`` with a ``column`` holding ``value`` in every row."""
+    labels = pa.array([[value.encode()]] * batch.num_rows, type=LABEL_TYPE)
+    return batch.append_column(pa.field(column, LABEL_TYPE), labels)
+
+
 class _ExampleBatchSource(filebasedsource.FileBasedSource):
     """TFRecord files of tf.Examples → record batches; a file is never split (gzip and records do not allow it)."""
 
-    def __init__(self, file_pattern: str, schema: schema_pb2.Schema, batch_size: int) -> None:
+    def __init__(
+        self, file_pattern: str, schema: schema_pb2.Schema, batch_size: int, label: FileLabel | None = None
+    ) -> None:
         super().__init__(file_pattern, compression_type=CompressionTypes.UNCOMPRESSED, splittable=False)
         self._decoder = ExampleDecoder(schema)
         self._batch_size = batch_size
+        self._label = label
 
     def read_records(self, file_name: str, offset_range_tracker: OffsetRangeTracker) -> Iterator[pa.RecordBatch]:
         """Decode one file, batch by batch."""
         if not offset_range_tracker.try_claim(offset_range_tracker.start_position()):
             return
+        value = self._label.of_file(file_name) if self._label else None
         for records in read_records(file_name, self._batch_size):
-            yield self._decoder.decode(records)
+            batch = self._decoder.decode(records)
+            yield batch if self._label is None else with_label(batch, self._label.column, value)
 
 
 class ReadExampleBatches(beam.PTransform):
-    """Every file matching ``file_pattern`` as record batches of at most ``batch_size`` examples."""
+    """Every file matching ``file_pattern`` as record batches of at most ``batch_size`` examples; with ``label``,
+    each batch also carries a column naming something about its file (e.g. its split)."""
 
-    def __init__(self, file_pattern: str, schema: schema_pb2.Schema, batch_size: int) -> None:
+    def __init__(
+        self, file_pattern: str, schema: schema_pb2.Schema, batch_size: int, label: FileLabel | None = None
+    ) -> None:
         super().__init__()
-        self._source = _ExampleBatchSource(file_pattern, schema, batch_size)
+        self._source = _ExampleBatchSource(file_pattern, schema, batch_size, label)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         """Read the files."""

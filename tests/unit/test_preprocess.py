@@ -135,3 +135,12 @@ def test_cli_prints_the_counts(prepared, tmp_path: Path, capsys, demo_config):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == asdict(prepared[3])
     assert (tmp_path / "out" / "transform_graph" / "transform_fn" / "saved_model.pb").exists()
     assert not (tmp_path / "out" / "transform_graph" / ".tft_tmp").exists()
+
+
+def test_every_split_is_read_once_and_labelled_by_its_directory() -> None:
+    from beam_jobs.layout import split_of_file
+
+    assert split_of_file("gs://bucket/run/examples/eval/part-00000-of-00002.tfrecord.gz") == "eval"
+    assert split_of_file("/runs/ingest/examples/test/part-00001-of-00002.tfrecord.gz") == "test"
+    with pytest.raises(ValueError, match="not in a split directory"):
+        split_of_file("/runs/ingest/examples/part-00000-of-00001.tfrecord.gz")
