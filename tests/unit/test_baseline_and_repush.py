@@ -7,18 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.evaluate.analysis import BLESSED_MARKER, NOT_BLESSED_MARKER
+from components.evaluate.analysis import NOT_BLESSED_MARKER
 from components.push import pusher, registry
 from components.push.baseline import choose_baseline
 from tests.unit.test_registry import MODEL, make_model, publish
-
-
-@pytest.fixture
-def blessed(tmp_path: Path) -> Path:
-    directory = tmp_path / "blessing"
-    directory.mkdir()
-    (directory / BLESSED_MARKER).touch()
-    return directory
 
 
 def test_no_published_version_means_no_baseline(tmp_path: Path) -> None:
@@ -74,14 +66,15 @@ def test_an_identical_older_version_is_still_a_candidate_against_the_newer_serve
     assert (baseline.path, baseline.served_version) == (newer.path, 2)
 
 
-def _push(model: Path, blessing: Path, root: Path, tmp_path: Path) -> dict:
+def push_model(model: Path, blessing: Path, root: Path, tmp_path: Path, examples_pattern: str = "") -> dict:
+    """push_if_blessed with an AUC-only evaluation summary; no examples unless ``examples_pattern`` is given."""
     summary = tmp_path / "summary.json"
     summary.write_text('{"overall": {"auc": 0.8}}')
     return pusher.push_if_blessed(
         model_dir=str(model),
         blessing_dir=str(blessing),
         evaluation_summary=str(summary),
-        examples_pattern=str(tmp_path / "none" / "*.gz"),
+        examples_pattern=examples_pattern or str(tmp_path / "none" / "*.gz"),
         serving_root=str(root),
         model_name=MODEL,
         config_hash="c",
@@ -98,7 +91,7 @@ def test_repushing_the_served_model_skips_the_serving_check_and_imports_no_tenso
     publish(model, root)
     monkeypatch.delitem(sys.modules, "components.push.infra_validate", raising=False)
     monkeypatch.setattr(pusher, "sample_examples", lambda *a, **k: pytest.fail("serving check must not run"))
-    outcome = _push(model, blessed, root, tmp_path)
+    outcome = push_model(model, blessed, root, tmp_path)
     assert outcome["pushed"] and not outcome["created"]
     assert outcome["version"] == 1 and "serving check skipped" in outcome["reason"]
     assert "components.push.infra_validate" not in sys.modules
@@ -109,7 +102,7 @@ def test_a_new_model_is_still_checked_before_publishing(tmp_path: Path, blessed:
     root = tmp_path / "serving"
     publish(make_model(tmp_path / "a", seed=1), root)
     # No examples to check serving with: a new model is refused, never published unchecked.
-    outcome = _push(make_model(tmp_path / "b", seed=2), blessed, root, tmp_path)
+    outcome = push_model(make_model(tmp_path / "b", seed=2), blessed, root, tmp_path)
     assert not outcome["pushed"] and outcome["reason"] == "no examples to validate serving with"
 
 
@@ -120,4 +113,4 @@ def test_an_unblessed_served_model_is_not_repushed(tmp_path: Path) -> None:
     blessing = tmp_path / "blessing"
     blessing.mkdir()
     (blessing / NOT_BLESSED_MARKER).touch()
-    assert _push(model, blessing, root, tmp_path)["reason"] == "model not blessed"
+    assert push_model(model, blessing, root, tmp_path)["reason"] == "model not blessed"

@@ -9,14 +9,13 @@ import pytest
 import tensorflow as tf
 
 from beam_jobs.layout import SERVING_CHECK_FILE
-from components.evaluate.analysis import BLESSED_MARKER
 from components.push import pusher
 from components.push.infra_validate import InfraValidationError
 from components.push.serving_verdict import recorded_verdict, serving_check_beside
 from components.train.signatures import OUTPUT_KEY
+from tests.unit.test_baseline_and_repush import push_model
 from tests.unit.test_infra_validate import EXAMPLES, export
-
-MODEL = "churn"
+from tests.unit.test_registry import MODEL
 
 
 @pytest.fixture(scope="module")
@@ -39,92 +38,72 @@ def examples(tmp_path: Path) -> str:
     return str(directory / "part-*")
 
 
-@pytest.fixture
-def blessing(tmp_path: Path) -> Path:
-    directory = tmp_path / "blessing"
-    directory.mkdir()
-    (directory / BLESSED_MARKER).touch()
-    return directory
-
-
-def _check_beside(model: Path, examples: str, blessing: Path) -> Path:
-    verdict = blessing / SERVING_CHECK_FILE
+def _check_beside(model: Path, examples: str, blessed: Path) -> Path:
+    verdict = blessed / SERVING_CHECK_FILE
     with serving_check_beside(str(model), examples, str(verdict)):
         pass  # evaluation would run here
     return verdict
 
 
-def _push(model: Path, blessing: Path, examples: str, tmp_path: Path) -> dict:
-    summary = tmp_path / "summary.json"
-    summary.write_text('{"overall": {"auc": 0.8}}')
-    return pusher.push_if_blessed(
-        model_dir=str(model),
-        blessing_dir=str(blessing),
-        evaluation_summary=str(summary),
-        examples_pattern=examples,
-        serving_root=str(tmp_path / "serving"),
-        model_name=MODEL,
-        config_hash="c",
-        code_version="v",
-        data_fingerprint="d",
-    )
+def _push(model: Path, blessed: Path, examples: str, tmp_path: Path) -> dict:
+    return push_model(model, blessed, tmp_path / "serving", tmp_path, examples)
 
 
 def test_push_publishes_on_the_verdict_recorded_beside_evaluation(
-    models: dict[str, Path], examples: str, blessing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    models: dict[str, Path], examples: str, blessed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    verdict = _check_beside(models["good"], examples, blessing)
+    verdict = _check_beside(models["good"], examples, blessed)
     passed = recorded_verdict(str(verdict), str(models["good"]))
     assert passed is not None and passed.examples == len(EXAMPLES)
     assert 0.0 < passed.min_output <= passed.max_output < 1.0 and passed.seconds > 0
     monkeypatch.setattr(pusher, "sample_examples", lambda *a, **k: pytest.fail("push must not check again"))
-    outcome = _push(models["good"], blessing, examples, tmp_path)
+    outcome = _push(models["good"], blessed, examples, tmp_path)
     assert outcome["pushed"] and outcome["version"] == 1
     assert outcome["infra_validation"]["checked_by"] == "evaluate"
 
 
 def test_a_failed_verdict_stops_push_with_its_reason(
-    models: dict[str, Path], examples: str, blessing: Path, tmp_path: Path
+    models: dict[str, Path], examples: str, blessed: Path, tmp_path: Path
 ) -> None:
-    _check_beside(models["above_one"], examples, blessing)
+    _check_beside(models["above_one"], examples, blessed)
     with pytest.raises(InfraValidationError, match=r"outside \[0, 1\]"):
-        _push(models["above_one"], blessing, examples, tmp_path)
+        _push(models["above_one"], blessed, examples, tmp_path)
     assert not (tmp_path / "serving" / MODEL).exists()
 
 
 def test_a_verdict_for_other_bytes_is_not_trusted_push_checks_itself(
-    models: dict[str, Path], examples: str, blessing: Path, tmp_path: Path
+    models: dict[str, Path], examples: str, blessed: Path, tmp_path: Path
 ) -> None:
     candidate = shutil.copytree(models["good"], tmp_path / "candidate")
-    _check_beside(candidate, examples, blessing)
+    _check_beside(candidate, examples, blessed)
     shutil.rmtree(candidate)
     shutil.copytree(models["other"], candidate)  # the bytes changed after the check
-    assert recorded_verdict(str(blessing / SERVING_CHECK_FILE), str(candidate)) is None
-    outcome = _push(candidate, blessing, examples, tmp_path)
+    assert recorded_verdict(str(blessed / SERVING_CHECK_FILE), str(candidate)) is None
+    outcome = _push(candidate, blessed, examples, tmp_path)
     assert outcome["pushed"] and outcome["infra_validation"]["checked_by"] == "push"
 
 
 def test_without_a_verdict_push_checks_itself(
-    models: dict[str, Path], examples: str, blessing: Path, tmp_path: Path
+    models: dict[str, Path], examples: str, blessed: Path, tmp_path: Path
 ) -> None:
-    outcome = _push(models["good"], blessing, examples, tmp_path)
+    outcome = _push(models["good"], blessed, examples, tmp_path)
     assert outcome["pushed"] and outcome["infra_validation"]["checked_by"] == "push"
 
 
-def test_a_model_dir_that_is_not_there_is_a_recorded_failure(examples: str, blessing: Path, tmp_path: Path) -> None:
-    verdict = _check_beside(tmp_path / "missing", examples, blessing)
+def test_a_model_dir_that_is_not_there_is_a_recorded_failure(examples: str, blessed: Path, tmp_path: Path) -> None:
+    verdict = _check_beside(tmp_path / "missing", examples, blessed)
     assert '"ok": false' in verdict.read_text() and "is not a directory" in verdict.read_text()
 
 
-def test_no_examples_records_nothing(models: dict[str, Path], blessing: Path, tmp_path: Path) -> None:
-    verdict = _check_beside(models["good"], str(tmp_path / "none" / "*.gz"), blessing)
+def test_no_examples_records_nothing(models: dict[str, Path], blessed: Path, tmp_path: Path) -> None:
+    verdict = _check_beside(models["good"], str(tmp_path / "none" / "*.gz"), blessed)
     assert not verdict.exists()
 
 
 def test_an_evaluation_that_fails_stops_the_check_and_records_nothing(
-    models: dict[str, Path], examples: str, blessing: Path
+    models: dict[str, Path], examples: str, blessed: Path
 ) -> None:
-    verdict = blessing / SERVING_CHECK_FILE
+    verdict = blessed / SERVING_CHECK_FILE
     with (
         pytest.raises(RuntimeError, match="TFMA failed"),
         serving_check_beside(str(models["good"]), examples, str(verdict)),

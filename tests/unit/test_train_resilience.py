@@ -50,9 +50,7 @@ def _worker(request_path: Path) -> subprocess.Popen[str]:
 
 
 def test_sigkill_after_the_first_epoch_then_rerun_resumes(tmp_path: Path, preprocessed, demo_config):
-    request = _request(
-        preprocessed, demo_config, tmp_path, epochs=25, batch_size=16, early_stopping_patience=100
-    )
+    request = _request(preprocessed, demo_config, tmp_path, epochs=25, batch_size=16, early_stopping_patience=100)
     request.write(tmp_path / "request.json")
     first = _worker(tmp_path / "request.json")
     deadline = time.monotonic() + 120
