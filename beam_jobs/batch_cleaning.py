@@ -4,12 +4,14 @@ The rules and messages are :mod:`beam_jobs.cleaning`'s; this module applies them
 pyarrow.compute and numpy. Cells in the usual shapes (``12``, ``-3.5``, ``1e-3``, empty) are typed in bulk; any
 other cell (``+1``, `` 7 ``, ``NaN``, ``abc``) goes through :func:`beam_jobs.cleaning.parse_value`, so the
 outcome equals :func:`beam_jobs.cleaning.clean_row` cell for cell. Rejected rows are few: their messages are
-built row by row.
+built row by row. Bytes that are not valid UTF-8 (marked by :mod:`beam_jobs.csv_source`) reject their row as
+``bad_encoding`` and are shown as ``\\xNN`` in the quarantine.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 
 from beam_jobs.cleaning import (
     Rejection,
+    bad_encoding,
     bad_label,
     bad_number,
     is_missing,
@@ -25,9 +28,9 @@ from beam_jobs.cleaning import (
     missing_action,
     missing_rejection,
     parse_value,
-    unreadable,
 )
 from beam_jobs.contract import Columns, ColumnSpec
+from beam_jobs.csv_source import MARKED, InvalidLine, decode_marked, has_marks, show_marked
 
 # Texts that Arrow's casts and Python's int()/float() read as the same number; anything else goes to Python.
 _FAST_INT = r"^-?[0-9]{1,18}$"
@@ -37,21 +40,34 @@ ARROW_TYPES = {"float": pa.float32(), "int": pa.int64(), "string": pa.binary()}
 
 @dataclass(frozen=True)
 class QuarantinedRow:
-    """A rejected input record: the first rejection's kind, every reason, its non-empty cells, its raw text."""
+    """A rejected input record: the first rejection's kind, every reason, its non-empty cells, its raw text, and
+    its record number in the file (see :mod:`beam_jobs.csv_source`)."""
 
     kind: str
     reason: str
     cells: dict[str, str]
     raw: str | None = None
+    line: int | None = None
 
     @classmethod
-    def of(cls, rejections: list[Rejection], cells: dict[str, str], raw: str | None = None) -> QuarantinedRow:
+    def of(
+        cls, rejections: list[Rejection], cells: dict[str, str], raw: str | None = None, line: int | None = None
+    ) -> QuarantinedRow:
         """A quarantined row from its rejections, in column order."""
-        return cls(rejections[0].kind, join_reasons(rejections), cells, raw)
+        return cls(rejections[0].kind, join_reasons(rejections), cells, raw, line)
+
+    @classmethod
+    def unsplit(cls, invalid: InvalidLine, rejection: Rejection) -> QuarantinedRow:
+        """A record that did not split (``rejection`` says how), rejected first for bad bytes if it has some."""
+        if has_marks(invalid.text):
+            return cls.of([bad_encoding("the line"), rejection], {}, show_marked(invalid.text), invalid.number)
+        return cls.of([rejection], {}, invalid.text, invalid.number)
 
     def to_json(self, source: str) -> str:
-        """The quarantine line: ``{"source", "kind", "reason", "row"[, "raw"]}``."""
+        """The quarantine line: ``{"source", "line", "kind", "reason", "row"[, "raw"]}``."""
         record: dict[str, object] = {"source": source, "kind": self.kind, "reason": self.reason, "row": self.cells}
+        if self.line is not None:
+            record["line"] = self.line
         if self.raw is not None:
             record["raw"] = self.raw
         return json.dumps(record, sort_keys=True)
@@ -79,22 +95,23 @@ class _Typed:
 _OK, _MISSING, _BAD_NUMBER, _BAD_LABEL = 0, 1, 2, 3
 
 
-def _decode(cells: pa.RecordBatch) -> tuple[dict[str, pa.Array], dict[int, str]]:
-    """Every column as UTF-8 text, and the rows (with a column) that are not valid UTF-8."""
+def _decode(cells: pa.RecordBatch, marked: bool) -> tuple[dict[str, pa.Array], dict[int, str]]:
+    """Every column as UTF-8 text, and the rows (with their first such column) holding bytes that are not UTF-8.
+
+    Marked bytes are only looked for when ``marked`` (the search costs about half of reading the file).
+    """
     text: dict[str, pa.Array] = {}
     invalid: dict[int, str] = {}
     for name, column in zip(cells.schema.names, cells.columns, strict=True):
         try:
             text[name] = column.cast(pa.string())
-        except pa.ArrowInvalid:
-            decoded = []
-            for i, raw in enumerate(column.to_pylist()):
-                try:
-                    decoded.append(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    invalid.setdefault(i, name)
-                    decoded.append(raw.decode("utf-8", errors="replace"))
-            text[name] = pa.array(decoded, pa.string())
+            if not marked:
+                continue
+        except pa.ArrowInvalid:  # raw bytes not read through the marking codec
+            text[name] = pa.array([decode_marked(raw) for raw in column.to_pylist()], pa.string())
+        found = pc.match_substring_regex(text[name], MARKED).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(found).tolist():
+            invalid.setdefault(i, name)
     return text, invalid
 
 
@@ -169,10 +186,16 @@ def _whole_row_keys(text: dict[str, pa.Array], columns: Columns) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "\x1f").cast(pa.binary())
 
 
-def clean_batch(cells: pa.RecordBatch, columns: Columns) -> CleanedBatch:
-    """Clean a batch of raw cells (binary columns named as the header): type kept columns, reject bad rows."""
+def clean_batch(
+    cells: pa.RecordBatch, columns: Columns, lines: Sequence[int] | None = None, marked: bool = True
+) -> CleanedBatch:
+    """Clean a batch of raw cells (binary columns named as the header): type kept columns, reject bad rows.
+
+    ``lines``, the record number of each row, is carried into the quarantined rows; ``marked`` False says no cell
+    holds a byte marked as not UTF-8 (:attr:`beam_jobs.csv_source.CsvChunk.marked`).
+    """
     n = cells.num_rows
-    text, invalid = _decode(cells)
+    text, invalid = _decode(cells, marked)
     key = columns.key
     typed = {
         name: _type_column(name, spec, text[name], cells.column(name), name == key)
@@ -183,7 +206,7 @@ def clean_batch(cells: pa.RecordBatch, columns: Columns) -> CleanedBatch:
         rejected |= column.rejected
     if invalid:
         rejected[list(invalid)] = True
-    quarantined = _quarantine(np.flatnonzero(rejected), text, typed, invalid, columns)
+    quarantined = _quarantine(np.flatnonzero(rejected), text, typed, invalid, columns, lines)
     keep = pa.array(~rejected)
     values = pa.RecordBatch.from_arrays([c.values for c in typed.values()], names=list(typed)).filter(keep)
     if key is not None:
@@ -196,7 +219,12 @@ def clean_batch(cells: pa.RecordBatch, columns: Columns) -> CleanedBatch:
 
 
 def _quarantine(
-    rows: np.ndarray, text: dict[str, pa.Array], typed: dict[str, _Typed], invalid: dict[int, str], columns: Columns
+    rows: np.ndarray,
+    text: dict[str, pa.Array],
+    typed: dict[str, _Typed],
+    invalid: dict[int, str],
+    columns: Columns,
+    lines: Sequence[int] | None,
 ) -> list[QuarantinedRow]:
     """The rejected rows with every reason, in column order, and their non-empty cells."""
     if not len(rows):
@@ -207,8 +235,10 @@ def _quarantine(
     out = []
     for row, row_cells in zip(rows.tolist(), cells, strict=True):
         present = {name: value for name, value in row_cells.items() if value != ""}
+        line = None if lines is None else int(lines[row])
         if row in invalid:
-            out.append(QuarantinedRow.of([unreadable(f"column '{invalid[row]}' is not valid UTF-8")], present))
+            shown = {name: show_marked(value) for name, value in present.items()}
+            out.append(QuarantinedRow.of([bad_encoding(f"column '{invalid[row]}'")], shown, line=line))
             continue
         rejections = []
         for name, column in typed.items():
@@ -219,5 +249,5 @@ def _quarantine(
                 rejections.append(bad_number(name, kept[name], row_cells[name]))
             elif kind == _BAD_LABEL:
                 rejections.append(bad_label(name, row_cells[name]))
-        out.append(QuarantinedRow.of(rejections, present))
+        out.append(QuarantinedRow.of(rejections, present, line=line))
     return out

@@ -21,7 +21,7 @@ REJECTION_KINDS = (
     "bad_label",
     "missing_label",
     "missing_required",
-    "unreadable",
+    "bad_encoding",
 )
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -69,9 +69,9 @@ def wrong_column_count(expected: int, got: int) -> Rejection:
     return Rejection("wrong_column_count", f"wrong column count: expected {expected} fields, got {got}")
 
 
-def unreadable(detail: str) -> Rejection:
-    """A line that cannot be read at all (for example invalid UTF-8)."""
-    return Rejection("unreadable", f"unreadable CSV line: {detail}")
+def bad_encoding(where: str) -> Rejection:
+    """Bytes that are not valid UTF-8, in a column (``"column 'x'"``) or in a line that did not split."""
+    return Rejection("bad_encoding", f"{where} is not valid UTF-8")
 
 
 def missing_rejection(name: str, spec: ColumnSpec) -> Rejection:

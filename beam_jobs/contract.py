@@ -16,6 +16,7 @@ ColumnType = Literal["float", "int", "string"]
 Role = Literal["feature", "label", "key", "slice", "ignore"]
 TransformKind = Literal["zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"]
 MissingKind = Literal["mean", "mode", "fill", "quarantine"]
+LABEL_VALUES = (0, 1)  # a binary classifier's label; any other value quarantines its row (bad_label)
 
 NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
 CATEGORICAL_TRANSFORMS = frozenset({"bucketize", "vocabulary", "hash"})

@@ -23,11 +23,11 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs import counters
 from beam_jobs.batch_cleaning import CleanedBatch, QuarantinedRow, clean_batch
 from beam_jobs.cleaning import REJECTION_KINDS, wrong_column_count
-from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.contract import LABEL_VALUES, Columns, parse_columns
 from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES, CsvHeaderError, read_chunks
 from beam_jobs.csv_source import read_header as _read_header
 from beam_jobs.example_encoding import ExampleEncoder
-from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE
+from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE, TRAIN_SPLIT
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.split import split_indices
 from beam_jobs.tfrecord_sink import WriteFramedRecords
@@ -40,6 +40,17 @@ QUARANTINE_PREFIX, QUARANTINE_SUFFIX = "part", ".jsonl"
 
 class IngestError(ValueError):
     """The input cannot be ingested as configured (no files, header mismatch)."""
+
+
+class UntrainableDataError(IngestError):
+    """The rows that came through cannot train a classifier (none, or one class only); the message is one line."""
+
+
+def check_trainable(stats: IngestStats, label: str) -> None:
+    """Raise UntrainableDataError when a classifier cannot be trained on ``stats``' rows."""
+    problem = stats.untrainable(label)
+    if problem:
+        raise UntrainableDataError(problem)
 
 
 class CountMismatchError(RuntimeError):
@@ -75,6 +86,20 @@ class IngestStats:
     quarantined: int
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label value -> rows
+
+    def untrainable(self, label: str) -> str | None:
+        """Why a classifier cannot be trained on these rows (one line), or None when it can."""
+        if self.input == 0:
+            return f"no data rows: the {len(self.files)} input file(s) hold a header and nothing else"
+        if self.train == 0:
+            reasons = ", ".join(f"{kind} {n}" for kind, n in sorted(self.quarantine_reasons.items()))
+            return f"no rows in the train split: {self.quarantined} of {self.input} input rows quarantined ({reasons})"
+        present = {value: n for value, n in self.labels.get(TRAIN_SPLIT, {}).items() if n}
+        if len(present) == 1:
+            value, n = next(iter(present.items()))
+            return f"every train row has {label}={value} ({n} rows): a classifier needs both classes"
+        return None
 
     def check(self) -> None:
         """Raise when rows were lost or duplicated."""
@@ -84,6 +109,11 @@ class IngestStats:
                 f"{self.input} rows in, {out} out (train {self.train}, eval {self.eval}, test {self.test}, "
                 f"quarantined {self.quarantined})"
             )
+
+
+def label_counter(split: str, value: int) -> str:
+    """The counter of a split's rows with one label value."""
+    return f"{split}.label.{value}"
 
 
 def match_files(pattern: str) -> list[str]:
@@ -132,6 +162,9 @@ class _ReadCleanSplit(beam.DoFn):
         self._splits = {name: counters.counter(name) for name in SPLITS}
         self._quarantined = counters.counter(QUARANTINED_COUNTER)
         self._kinds = {kind: counters.counter(f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
+        self._labels = {
+            (name, value): counters.counter(label_counter(name, value)) for name in SPLITS for value in LABEL_VALUES
+        }
         self._encoder = ExampleEncoder()
 
     def process(self, path: str) -> Iterator[beam.pvalue.TaggedOutput]:
@@ -142,10 +175,9 @@ class _ReadCleanSplit(beam.DoFn):
             for chunk in read_chunks(path, header, self._block_bytes):
                 self._input.inc(chunk.records)
                 rejected = [
-                    QuarantinedRow.of([wrong_column_count(len(header), line.fields)], {}, raw=line.text)
-                    for line in chunk.invalid
+                    QuarantinedRow.unsplit(line, wrong_column_count(len(header), line.fields)) for line in chunk.invalid
                 ]
-                cleaned = clean_batch(chunk.cells, self._columns)
+                cleaned = clean_batch(chunk.cells, self._columns, chunk.numbers, chunk.marked)
                 yield from self._quarantine(source, rejected + cleaned.quarantined)
                 yield from self._split(cleaned)
         except (pa.ArrowException, UnicodeDecodeError) as error:
@@ -169,6 +201,9 @@ class _ReadCleanSplit(beam.DoFn):
                 continue
             rows = cleaned.values if count == len(index) else cleaned.values.filter(pa.array(mask))
             self._splits[name].inc(count)
+            labels = rows.column(self._columns.label).to_numpy(zero_copy_only=False)
+            for value in LABEL_VALUES:
+                self._labels[name, value].inc(int(np.count_nonzero(labels == value)))
             yield beam.pvalue.TaggedOutput(name, self._encoder.encode_framed(rows).data)
 
 
@@ -213,6 +248,10 @@ def run_ingest(
         quarantined=counters.committed(result, QUARANTINED_COUNTER),
         quarantine_reasons={kind: n for kind, n in reasons.items() if n},
         files=files,
+        labels={
+            name: {str(value): counters.committed(result, label_counter(name, value)) for value in LABEL_VALUES}
+            for name in SPLITS
+        },
     )
     with FileSystems.create(paths.stats) as handle:
         handle.write(json.dumps(asdict(stats), indent=2, sort_keys=True).encode("utf-8"))

@@ -66,7 +66,7 @@ _INT = r"^\s*[-+]?\d+\s*$"
 class Rejections:
     """Per row: the first rejection kind (index into KINDS, -1 = clean) and every message, by column."""
 
-    KINDS = ("wrong_column_count", "bad_number", "bad_label", "missing_label", "missing_required", "unreadable")
+    KINDS = ("wrong_column_count", "bad_number", "bad_label", "missing_label", "missing_required", "bad_encoding")
     first: np.ndarray
     masks: list[tuple[str, str, np.ndarray]] = field(default_factory=list)  # (kind, column, row mask)
 

@@ -38,7 +38,7 @@ def ingest(
     import os
 
     from beam_jobs.contract import parse_columns
-    from beam_jobs.ingest import IngestPaths, run_ingest
+    from beam_jobs.ingest import IngestPaths, check_trainable, run_ingest
     from beam_jobs.layout import SPLITS, STATS_FILE, rows_key
 
     if data_format != "csv":
@@ -46,7 +46,9 @@ def ingest(
     paths = IngestPaths(
         examples=examples.path, quarantine=quarantine.path, stats=os.path.join(statistics.path, STATS_FILE)
     )
-    stats = run_ingest(source, parse_columns(columns), split_ratios, paths, beam_runner, beam_args)
+    contract = parse_columns(columns)
+    stats = run_ingest(source, contract, split_ratios, paths, beam_runner, beam_args)
+    check_trainable(stats, contract.label)  # no rows, or one class: stop here, before training
     counts = {split: getattr(stats, split) for split in SPLITS}
     examples.metadata.update({rows_key(split): n for split, n in counts.items()})
     examples.metadata.update({"files": len(stats.files), "data_fingerprint": data_fingerprint})

@@ -129,6 +129,15 @@ def test_terminal_shows_steps_and_logs_go_to_the_run_file(runs):
     assert f"report    {first['report']}" in out1 and first["report"].endswith("report.html")
 
 
+def test_no_beam_job_tries_prism(runs):
+    """Ingest, preprocess and evaluate run on the pinned in-process runner: Beam's DirectRunner would first try to
+    download and start Prism (and, online, silently run there)."""
+    _, (first, _), _ = runs
+    log = Path(first["log"]).read_text()
+    assert all(f"Executing task \x1b[96m'{step}'" in log for step in ("ingest", "preprocess", "evaluate"))
+    assert "prism" not in log.lower()
+
+
 def test_report_command_reprints_the_summary_and_the_report_path(runs):
     work, (first, _), (out1, _) = runs
     result = _bigtrain("report", "--run", first["run_dir"], cwd=work)

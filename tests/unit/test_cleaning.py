@@ -186,18 +186,30 @@ def test_whole_row_key_when_there_is_no_key_column():
     assert cleaned.keys == [whole_row_key(row, columns).encode("utf-8") for row in clean]
 
 
-def test_invalid_utf8_cell_is_quarantined_as_unreadable():
+def test_invalid_utf8_cell_is_quarantined_as_bad_encoding_with_its_line():
     columns = parse_columns({"s": {"type": "string"}, "y": {"type": "int", "role": "label"}})
     batch = pa.RecordBatch.from_arrays(
         [pa.array([b"ok", b"bad \xff", b"fine"], pa.binary()), pa.array([b"1", b"1", b"x"], pa.binary())],
         names=["s", "y"],
     )
-    cleaned = clean_batch(batch, columns)
+    cleaned = clean_batch(batch, columns, lines=[2, 4, 5])
     assert cleaned.values.num_rows == 1
-    unreadable, bad_label = cleaned.quarantined
-    assert unreadable.kind == "unreadable" and unreadable.reason == "unreadable CSV line: column 's' is not valid UTF-8"
-    assert unreadable.cells == {"s": "bad \ufffd", "y": "1"}
+    bad_bytes, bad_label = cleaned.quarantined
+    assert bad_bytes.kind == "bad_encoding" and bad_bytes.reason == "column 's' is not valid UTF-8"
+    assert bad_bytes.cells == {"s": "bad \\xff", "y": "1"} and bad_bytes.line == 4
     assert bad_label.kind == "bad_number" and bad_label.reason == "column 'y': cannot parse 'x' as int"
+    assert bad_label.line == 5
+
+
+def test_bytes_marked_by_the_reader_are_bad_encoding():
+    """The CSV reader's codec turns byte 0xE9 into U+F7E9: the cell is valid UTF-8 but still rejected."""
+    columns = parse_columns({"s": {"type": "string"}, "y": {"type": "int", "role": "label"}})
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(["caf\uf7e9".encode(), b"cafe"], pa.binary()), pa.array([b"1", b"0"], pa.binary())],
+        names=["s", "y"],
+    )
+    (row,) = clean_batch(batch, columns).quarantined
+    assert (row.kind, row.cells, row.line) == ("bad_encoding", {"s": "caf\\xe9", "y": "1"}, None)
 
 
 def test_quarantine_line_shape():
@@ -210,6 +222,7 @@ def test_quarantine_line_shape():
         "raw": "1,2",
     }
     assert "raw" not in json.loads(QuarantinedRow("bad_label", "r", {"y": "2"}).to_json("a.csv"))
+    assert json.loads(QuarantinedRow("bad_label", "r", {"y": "2"}, line=7).to_json("a.csv"))["line"] == 7
 
 
 def test_clean_result_reason_and_kind():

@@ -167,12 +167,14 @@ REASONS = {"missing_label": 6, "bad_number": 3}
 @pytest.fixture
 def ingest_lib(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     stats_type = source_dataclass("beam_jobs.ingest", "IngestStats")
-    stats = stats_type(**COUNTS, quarantine_reasons=REASONS, files=["/data/a.csv", "/data/b.csv"])
+    labels = {"train": {"0": 40, "1": 21}, "eval": {"0": 10, "1": 7}, "test": {"0": 8, "1": 5}}
+    stats = stats_type(**COUNTS, quarantine_reasons=REASONS, files=["/data/a.csv", "/data/b.csv"], labels=labels)
     run_ingest = Recorder(source_signature("beam_jobs.ingest", "run_ingest"), returns=stats)
     return stub_module(
         monkeypatch,
         "beam_jobs.ingest",
         run_ingest=run_ingest,
+        check_trainable=Recorder(source_signature("beam_jobs.ingest", "check_trainable")),
         IngestStats=stats_type,
         IngestPaths=source_dataclass("beam_jobs.ingest", "IngestPaths"),
     )
@@ -214,6 +216,11 @@ def test_ingest_hands_the_library_the_source_the_contract_the_ratios_and_each_ou
         "runner": "DataflowRunner",
         "beam_args": ["--project=p", "--region=europe-west4"],
     }
+
+
+def test_ingest_checks_the_rows_can_train_a_classifier_of_the_label(ingest_lib):
+    _ingest()
+    assert ingest_lib.check_trainable.only == {"stats": ingest_lib.run_ingest.returns, "label": "churned"}
 
 
 def test_ingest_returns_the_input_rows_and_records_the_counts_on_its_artifacts(ingest_lib):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_jobs.csv_source import CsvHeaderError, read_chunks, read_header
+from beam_jobs.csv_source import CsvHeaderError, has_marks, read_chunks, read_header, show_marked
 
 HEADER = ["a", "b", "c"]
 
@@ -41,6 +41,10 @@ def test_small_blocks_lose_and_repeat_nothing(tmp_path: Path):
     rows, invalid = _read(path, block_bytes=4_096)
     assert [int(r["a"]) for r in rows] == [i for i in range(2_000) if i % 7]
     assert invalid == [(f"{i},bad", 2) for i in range(0, 2_000, 7)]
+    chunks = list(read_chunks(str(path), HEADER, 4_096))
+    assert len(chunks) > 5  # record i is record number i + 2 (the header is 1), across block boundaries too
+    assert [n for c in chunks for n in c.numbers.tolist()] == [i + 2 for i in range(2_000) if i % 7]
+    assert [line.number for c in chunks for line in c.invalid] == [i + 2 for i in range(0, 2_000, 7)]
 
 
 def test_gzipped_file_and_header_only_files(tmp_path: Path):
@@ -61,6 +65,35 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path: Path):
     path.write_bytes("a,b,c\n1,2,3\n".encode("utf-8-sig"))
     assert read_header(str(path)) == HEADER
     assert _read(path) == ([{"a": b"1", "b": b"2", "c": b"3"}], [])
+
+
+def test_gzip_is_recognised_by_content_and_bad_headers_are_csv_header_errors(tmp_path: Path):
+    path = tmp_path / "x.csv"  # gzip, but not named so
+    path.write_bytes(gzip.compress(b"a,b,c\n1,2,3\n"))
+    assert read_header(str(path)) == HEADER
+    assert _read(path) == ([{"a": b"1", "b": b"2", "c": b"3"}], [])
+    path.write_bytes(b"a,\xff,c\n1,2,3\n")
+    with pytest.raises(CsvHeaderError, match=r"x\.csv: the header line is not valid UTF-8"):
+        read_header(str(path))
+    path.write_bytes(b"\x1f\x8b not gzip after all\n")
+    with pytest.raises(CsvHeaderError, match=r"x\.csv: cannot read the header line"):
+        read_header(str(path))
+
+
+def test_records_are_numbered_and_bad_bytes_are_marked(tmp_path: Path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'a,b,c\n1,"x\ny",3\n\n4,5\n   \n6,7,8\n9,\xff,1,2\n10,\xe9,12\n')
+    numbers, invalid, cells = [], [], []
+    for chunk in read_chunks(str(path), HEADER):
+        assert chunk.marked  # cleaning looks for the marks
+        numbers += chunk.numbers.tolist()
+        invalid += [(line.number, show_marked(line.text)) for line in chunk.invalid]
+        cells += chunk.cells.column("b").to_pylist()
+    # header 1, the quoted record 2, blank line not counted, 4,5 is 3, the spaces 4, 6,7,8 is 5, ...
+    assert numbers == [2, 5, 7] and invalid == [(3, "4,5"), (6, "9,\\xff,1,2")]
+    assert cells[2].decode("utf-8") == "\uf7e9" and has_marks(cells[2].decode("utf-8"))
+    path.write_bytes(b"a,b,c\n1,2,3\n")
+    assert [chunk.marked for chunk in read_chunks(str(path), HEADER)] == [False]  # nothing to look for
 
 
 def test_null_like_cells_stay_text(tmp_path: Path):
