@@ -29,7 +29,7 @@ from beam_jobs.cleaning import (
     missing_rejection,
     parse_value,
 )
-from beam_jobs.contract import Columns, ColumnSpec
+from beam_jobs.contract import LABEL_VALUES, Columns, ColumnSpec
 from beam_jobs.csv_source import MARKED, InvalidLine, decode_marked, has_marks, show_marked
 
 # Texts that Arrow's casts and Python's int()/float() read as the same number; anything else goes to Python.
@@ -171,7 +171,7 @@ def _type_column(name: str, spec: ColumnSpec, text: pa.Array, raw: pa.Array, is_
             numbers[missing] = spec.missing.value
             present = present | missing
         if spec.role == "label":
-            kinds[present & ~np.isin(numbers, (0, 1))] = _BAD_LABEL
+            kinds[present & ~np.isin(numbers, LABEL_VALUES)] = _BAD_LABEL
         if is_key:
             key_text = pa.array([str(v) for v in numbers.tolist()], pa.string()).cast(pa.binary())
         with np.errstate(over="ignore"):  # a finite float64 beyond float32 becomes inf, as in a tf.Example

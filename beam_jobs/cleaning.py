@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from beam_jobs.contract import Columns, ColumnSpec
+from beam_jobs.contract import LABEL_VALUES, Columns, ColumnSpec
 
 REJECTION_KINDS = (
     "wrong_column_count",
@@ -139,7 +139,7 @@ def clean_cell(name: str, spec: ColumnSpec, text: str | None) -> tuple[Any, Reje
         value = parse_value(text, spec.type)
     except ValueError:
         return None, bad_number(name, spec, text)
-    if spec.role == "label" and value not in (0, 1):
+    if spec.role == "label" and value not in LABEL_VALUES:
         return None, bad_label(name, text)
     return value, None
 
