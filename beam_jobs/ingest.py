@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -23,11 +24,12 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs import counters
 from beam_jobs.batch_cleaning import CleanedBatch, QuarantinedRow, clean_batch
 from beam_jobs.cleaning import REJECTION_KINDS, wrong_column_count
+from beam_jobs.column_stats import ColumnStatistics
 from beam_jobs.contract import LABEL_VALUES, Columns, parse_columns
 from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES, CsvHeaderError, read_chunks
 from beam_jobs.csv_source import read_header as _read_header
 from beam_jobs.example_encoding import ExampleEncoder
-from beam_jobs.layout import RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE, TRAIN_SPLIT
+from beam_jobs.layout import COLUMN_STATS_FILE, RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE, TRAIN_SPLIT
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
 from beam_jobs.split import split_indices
 from beam_jobs.tfrecord_sink import WriteFramedRecords
@@ -35,6 +37,7 @@ from beam_jobs.tfrecord_sink import WriteFramedRecords
 INPUT_COUNTER = "input"
 QUARANTINED_COUNTER = "quarantined"
 QUARANTINE = "quarantine"
+COLUMN_ROWS = "column_rows"  # (split, clean rows) for the column statistics
 QUARANTINE_PREFIX, QUARANTINE_SUFFIX = "part", ".jsonl"
 
 
@@ -201,6 +204,7 @@ class _ReadCleanSplit(beam.DoFn):
                 continue
             rows = cleaned.values if count == len(index) else cleaned.values.filter(pa.array(mask))
             self._splits[name].inc(count)
+            yield beam.pvalue.TaggedOutput(COLUMN_ROWS, (name, rows))
             labels = rows.column(self._columns.label).to_numpy(zero_copy_only=False)
             for value in LABEL_VALUES:
                 self._labels[name, value].inc(int(np.count_nonzero(labels == value)))
@@ -229,13 +233,22 @@ def run_ingest(
         | "Files" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadCleanSplit"
-        >> beam.ParDo(_ReadCleanSplit(columns, ratios, headers, block_bytes)).with_outputs(QUARANTINE, *SPLITS)
+        >> beam.ParDo(_ReadCleanSplit(columns, ratios, headers, block_bytes)).with_outputs(
+            QUARANTINE, COLUMN_ROWS, *SPLITS
+        )
     )
     for name in SPLITS:
         prefix = FileSystems.join(paths.examples, name, RECORDS_PREFIX)
         _ = outputs[name] | f"Write{name.title()}" >> WriteFramedRecords(prefix, RECORDS_SUFFIX)
     _ = outputs[QUARANTINE] | "WriteQuarantine" >> beam.io.WriteToText(
         FileSystems.join(paths.quarantine, QUARANTINE_PREFIX), file_name_suffix=QUARANTINE_SUFFIX
+    )
+    column_stats = FileSystems.join(posixpath.dirname(paths.stats) or ".", COLUMN_STATS_FILE)
+    _ = (
+        outputs[COLUMN_ROWS]
+        | "ColumnStatistics" >> beam.CombinePerKey(ColumnStatistics())
+        | "EverySplit" >> beam.combiners.ToDict()
+        | "WriteColumnStatistics" >> beam.Map(_write_json, column_stats)
     )
     result = pipeline.run()
     result.wait_until_finish()
@@ -257,6 +270,11 @@ def run_ingest(
         handle.write(json.dumps(asdict(stats), indent=2, sort_keys=True).encode("utf-8"))
     stats.check()
     return stats
+
+
+def _write_json(value: object, path: str) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode("utf-8"))
 
 
 def parse_ratios(text: str) -> dict[str, float]:

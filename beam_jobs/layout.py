@@ -14,6 +14,7 @@ SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT)
 SERVING_CHECK_SPLIT = EVAL_SPLIT  # the raw rows the serving check sends (a smoke test; metrics use the test split)
 
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
+COLUMN_STATS_FILE = "column_stats.json"  # beside STATS_FILE: per split, each column's statistics
 EVALUATION_SUMMARY_FILE = "summary.json"  # in evaluate's `evaluation`: metrics, slices, blessing and failures
 REPORT_FILE = "report.html"  # in evaluate's `evaluation`: the self-contained evaluation report for people
 SERVING_CHECK_FILE = "serving_check.json"  # in evaluate's `blessing`: the serving check's verdict and model digest
