@@ -34,7 +34,7 @@ def evaluate(
     Args:
         model: The candidate SavedModel (serving signature on raw tf.Examples).
         raw_examples: Ingest's typed raw examples per split; only the test split is read.
-        statistics: Ingest's row counts and quarantine reasons, for the report.
+        statistics: Ingest's row counts, quarantine reasons and column statistics, for the report.
         training_logs: Train's curves and result (validation AUC), for the report.
         baseline_path: The served version to compare with; empty for none (or when the candidate is that version).
         baseline_version: The baseline's version number (0: none), for the report.
@@ -59,6 +59,7 @@ def evaluate(
     from collections import namedtuple
 
     from beam_jobs.layout import (
+        COLUMN_STATS_FILE,
         EVALUATION_SUMMARY_FILE,
         REPORT_FILE,
         SERVING_CHECK_FILE,
@@ -97,6 +98,11 @@ def evaluate(
     write_blessing(outcome, blessing.path)
     with open(os.path.join(statistics.path, STATS_FILE)) as handle:
         stats = json.load(handle)
+    column_stats_path = os.path.join(statistics.path, COLUMN_STATS_FILE)
+    column_stats = None
+    if os.path.isfile(column_stats_path):
+        with open(column_stats_path) as handle:
+            column_stats = json.load(handle)
     report_path = write_report(
         os.path.join(evaluation.path, REPORT_FILE),
         evaluation=summary,
@@ -104,6 +110,7 @@ def evaluate(
         training_logs_dir=training_logs.path,
         statistics=stats,
         baseline_version=baseline_version or None,
+        column_stats=column_stats,
     )
     shutil.copyfile(report_path, report.path)  # an HTML artifact: the KFP run page shows it
     blessing.metadata.update({"blessed": outcome.blessed, "failures": outcome.failures})

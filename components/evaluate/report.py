@@ -495,6 +495,33 @@ def _data_html(statistics: Mapping[str, Any] | None, test_split: str) -> str:
     )
 
 
+def _columns_html(column_stats: Mapping[str, Any] | None) -> str:
+    """The train split's columns as ingest described them: counts, missing share, range or most frequent values."""
+    columns = (column_stats or {}).get(TRAIN_SPLIT)
+    if not columns:
+        return ""
+    rows = []
+    for name, stats in columns.items():
+        if "mean" in stats:
+            numbers = [stats.get(key) for key in ("min", "mean", "std", "max")]
+            shape = " · ".join(
+                f"{label} {'—' if value is None else f'{value:.4g}'}"
+                for label, value in zip(("min", "mean", "std", "max"), numbers, strict=True)
+            )
+        else:
+            top = ", ".join(f"{item['value']} ({format_count(item['count'])})" for item in stats["top_values"][:3])
+            shape = f"{format_count(stats['distinct'])} distinct · top: {top or '—'}"
+        rows.append(
+            f"<tr><th>{_e(name)}</th><td class=num>{_e(format_count(stats['count']))}</td>"
+            f"<td class=num>{stats['missing_ratio']:.1%}</td><td>{_e(shape)}</td></tr>"
+        )
+    return (
+        f'<section id="columns"><h2>Columns {_split_tag(TRAIN_SPLIT)}</h2>'
+        '<table id="column-table" class="small"><thead><tr><th>column</th><th>rows</th><th>missing</th>'
+        f"<th>values</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
 _CSS = """
 :root { --ink: #1d2430; --muted: #6b7380; --line: #dde1e6; --bg: #f6f7f9; --good: #137333; --bad: #b3261e; }
 * { box-sizing: border-box; }
@@ -559,6 +586,7 @@ def render_report(
     baseline_version: int | None = None,
     title: str = DEFAULT_TITLE,
     curves_png: bytes | None = None,
+    column_stats: Mapping[str, Any] | None = None,
 ) -> str:
     """The report page as one HTML string, from plain data only (no TFMA, no files)."""
     split = evaluation.get("split", TEST_SPLIT)
@@ -578,6 +606,7 @@ def render_report(
             _slice_table_html(evaluation, plots, labels),
             _training_html(curves, training, curves_png),
             _data_html(statistics, split),
+            _columns_html(column_stats),
         )
     )
     footer = (
@@ -601,11 +630,16 @@ def write_report(
     statistics: Mapping[str, Any] | None = None,
     baseline_version: int | None = None,
     title: str = DEFAULT_TITLE,
+    column_stats: Mapping[str, Any] | None = None,
 ) -> str:
-    """Read TFMA's plots (tfma_dir) and the training logs, write the report to output_path and return the path."""
+    """Read TFMA's plots (tfma_dir) and the training logs, write the report to output_path and return the path.
+
+    ``column_stats`` is ingest's per-split column statistics; the train split's columns get a table."""
     plots = read_plots(tfma_dir)
     curves, training, curves_png = read_training_logs(training_logs_dir)
-    page = render_report(evaluation, plots, curves, training, statistics, baseline_version, title, curves_png)
+    page = render_report(
+        evaluation, plots, curves, training, statistics, baseline_version, title, curves_png, column_stats
+    )
     os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
     with open(output_path, "w", encoding="utf-8") as handle:
         handle.write(page)

@@ -191,6 +191,19 @@ def report_inputs(with_baseline: bool = True, with_gates: bool = True, blessed: 
         "quarantined": 100,
         "quarantine_reasons": {"bad_number": 60, "missing_label": 40},
     }
+    numbers = {"min": 18.1, "max": 86.3, "mean": 43.5, "std": 12.8, "quantiles": [18.1, 43.0, 86.3]}
+    column_stats = {
+        "train": {
+            "age": {"count": 7_900, "missing": 237, "missing_ratio": 0.03, **numbers},
+            "plan": {
+                "count": 7_900,
+                "missing": 158,
+                "missing_ratio": 0.02,
+                "distinct": 5,
+                "top_values": [{"value": "basic", "count": 2_900}, {"value": "<script>x</script>", "count": 2_200}],
+            },
+        }
+    }
     return {
         "evaluation": evaluation,
         "plots": plots,
@@ -198,4 +211,5 @@ def report_inputs(with_baseline: bool = True, with_gates: bool = True, blessed: 
         "training": training,
         "statistics": statistics,
         "baseline_version": 7 if with_baseline else None,
+        "column_stats": column_stats,
     }

@@ -345,3 +345,10 @@ def test_read_plots_and_write_report_from_a_tfma_output(tmp_path: Path) -> None:
     page = _Page(target.read_text(encoding="utf-8"))
     assert len(page.images) >= 4 and all(img["src"].startswith("data:image/png;base64,") for img in page.images)
     assert any(img["alt"].startswith("training curves") for img in page.images)
+
+
+def test_the_train_splits_columns_are_described(parsed: _Page, page: str) -> None:
+    rows = {row["cells"][0]: row["cells"][1:] for row in parsed.rows("column-table")}
+    assert rows["age"] == ["7,900", "3.0%", "min 18.1 · mean 43.5 · std 12.8 · max 86.3"]
+    assert rows["plan"][:2] == ["7,900", "2.0%"] and rows["plan"][2].startswith("5 distinct · top: basic (2,900)")
+    assert "<script>x</script>" not in page  # a value from the data is text, never markup
