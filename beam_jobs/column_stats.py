@@ -36,24 +36,20 @@ class _Column:
     maximum: float = -math.inf
     total: float = 0.0
     total_squares: float = 0.0
-    quantiles: Any = None
-    top: Any = None
-    distinct: Any = None
-    sketches_ready: bool = field(default=False, repr=False)
+    # The sketches this column's kind uses, made with it (numbers: quantiles; strings: top values and distinct).
+    quantiles: Any = field(default=None, init=False)
+    top: Any = field(default=None, init=False)
+    distinct: Any = field(default=None, init=False)
 
-    def _sketches(self) -> None:
-        if self.sketches_ready:
-            return
+    def __post_init__(self) -> None:
         if self.numeric:
             self.quantiles = sketches.QuantilesSketch(_QUANTILE_EPSILON, _QUANTILE_MAX_WEIGHT, 1)
         else:
             self.top = sketches.MisraGriesSketch(_TOP_SKETCH_SIZE)
             self.distinct = sketches.KmvSketch(_DISTINCT_SKETCH_SIZE)
-        self.sketches_ready = True
 
     def add(self, values: pa.Array) -> None:
         """Count one batch of the column's values (nulls are missing values)."""
-        self._sketches()
         self.count += len(values)
         self.missing += values.null_count
         present = values.drop_null()
@@ -73,8 +69,6 @@ class _Column:
 
     def merge(self, other: _Column) -> None:
         """Fold ``other`` (the same column's statistics from other rows) into this one."""
-        self._sketches()
-        other._sketches()
         self.count += other.count
         self.missing += other.missing
         self.minimum, self.maximum = min(self.minimum, other.minimum), max(self.maximum, other.maximum)
@@ -97,7 +91,6 @@ class _Column:
                 return {**out, "min": None, "max": None, "mean": None, "std": None, "quantiles": []}
             mean = self.total / present
             variance = max(self.total_squares / present - mean * mean, 0.0)
-            self._sketches()
             quantiles = self.quantiles.GetQuantiles(QUANTILES).to_pylist()[0]
             return {
                 **out,
@@ -107,7 +100,6 @@ class _Column:
                 "std": math.sqrt(variance),
                 "quantiles": quantiles,
             }
-        self._sketches()
         top = [
             {"value": item["values"].decode("utf-8", "replace"), "count": int(item["counts"])}
             for item in self.top.Estimate().to_pylist()[:TOP_VALUES]

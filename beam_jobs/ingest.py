@@ -266,13 +266,13 @@ def run_ingest(
             for name in SPLITS
         },
     )
-    with FileSystems.create(paths.stats) as handle:
-        handle.write(json.dumps(asdict(stats), indent=2, sort_keys=True).encode("utf-8"))
+    _write_json(asdict(stats), paths.stats)
     stats.check()
     return stats
 
 
 def _write_json(value: object, path: str) -> None:
+    """``value`` as indented JSON at ``path`` (local or object store)."""
     with FileSystems.create(path) as handle:
         handle.write(json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode("utf-8"))
 

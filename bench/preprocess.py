@@ -110,30 +110,28 @@ def run_floor(data: Path, out: Path, rows: int) -> Measured:
     return Measured(rows, "floor", m.seconds, m.tree_peak_mb, m.max_rss_mb, m.ok, note, result.get("stats", {}))
 
 
+def _run_job(job: str, args: list[str], label: str, checkout: Path, data: Path, out: Path, rows: int) -> Measured:
+    """``python -m beam_jobs.<job>`` of ``checkout``, writing to ``out/<job>`` and logging to ``out/<job>.log``
+    (``--split`` passed only where that checkout's job takes it)."""
+    module, output, log = f"beam_jobs.{job}", out / job, out / f"{job}.log"
+    command = [PYTHON, "-m", module, *args, "--columns-json", str(data / "columns.json"), "--output", str(output)]
+    if "--split" in help_text(module, checkout):
+        command += ["--split", SPLIT]
+    m = run_timed(command, checkout, log, checkout)
+    measured = Measured(
+        rows, f"{label} {job}", m.seconds, m.tree_peak_mb, m.max_rss_mb, m.ok, "" if m.ok else tail(log)
+    )
+    measured.counts = last_json(log, "train") if m.ok else {}
+    return measured
+
+
 def run_jobs(label: str, checkout: Path, data: Path, out: Path, rows: int) -> list[Measured]:
     """Ingest then preprocess of one checkout; returns both and their sum."""
     shutil.rmtree(out, ignore_errors=True)
-    ingest_help = help_text("beam_jobs.ingest", checkout)
-    preprocess_help = help_text("beam_jobs.preprocess", checkout)
-    ingest_out, preprocess_out = out / "ingest", out / "preprocess"
-    command = [PYTHON, "-m", "beam_jobs.ingest", "--source", str(data / "data" / "*.csv")]
-    command += ["--columns-json", str(data / "columns.json"), "--output", str(ingest_out)]
-    if "--split" in ingest_help:
-        command += ["--split", SPLIT]
-    m = run_timed(command, checkout, out / "ingest.log", checkout)
-    note = "" if m.ok else tail(out / "ingest.log")
-    ingest = Measured(rows, f"{label} ingest", m.seconds, m.tree_peak_mb, m.max_rss_mb, m.ok, note)
-    ingest.counts = last_json(out / "ingest.log", "train") if m.ok else {}
-    examples = ingest_out / "examples"
-    examples_arg = str(examples) if examples.is_dir() else str(ingest_out / "part*")
-    command = [PYTHON, "-m", "beam_jobs.preprocess", "--examples", examples_arg]
-    command += ["--columns-json", str(data / "columns.json"), "--output", str(preprocess_out)]
-    if "--split" in preprocess_help:
-        command += ["--split", SPLIT]
-    m = run_timed(command, checkout, out / "preprocess.log", checkout)
-    note = "" if m.ok else tail(out / "preprocess.log")
-    preprocess = Measured(rows, f"{label} preprocess", m.seconds, m.tree_peak_mb, m.max_rss_mb, m.ok, note)
-    preprocess.counts = last_json(out / "preprocess.log", "train") if m.ok else {}
+    ingest = _run_job("ingest", ["--source", str(data / "data" / "*.csv")], label, checkout, data, out, rows)
+    examples = out / "ingest" / "examples"
+    examples_arg = str(examples) if examples.is_dir() else str(out / "ingest" / "part*")
+    preprocess = _run_job("preprocess", ["--examples", examples_arg], label, checkout, data, out, rows)
     total = Measured(
         rows,
         f"{label} ingest+preprocess",
@@ -167,14 +165,18 @@ def print_table(results: list[Measured]) -> None:
         for job in dict.fromkeys(r.job for r in results):
             by_size = {r.rows: r for r in results if r.job == job and r.ok}
             if small in by_size and large in by_size:
-                print(f"  {job:<28} {by_size[large].peak_mb / by_size[small].peak_mb:5.2f}x "
-                      f"({by_size[small].peak_mb:.0f} MB -> {by_size[large].peak_mb:.0f} MB)")
+                print(
+                    f"  {job:<28} {by_size[large].peak_mb / by_size[small].peak_mb:5.2f}x "
+                    f"({by_size[small].peak_mb:.0f} MB -> {by_size[large].peak_mb:.0f} MB)"
+                )
     print("\nrow counts (input / train / eval / test / quarantined):")
     for r in results:
         c = r.counts
         if c and "train" in c:
-            print(f"  {r.rows:>10,}  {r.job:<28} {c.get('input', '?')} / {c['train']} / {c['eval']} / {c['test']} / "
-                  f"{c.get('quarantined', '?')}  {c.get('quarantine_reasons', '')}")
+            print(
+                f"  {r.rows:>10,}  {r.job:<28} {c.get('input', '?')} / {c['train']} / {c['eval']} / {c['test']} / "
+                f"{c.get('quarantined', '?')}  {c.get('quarantine_reasons', '')}"
+            )
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from components.evaluate.slicing import (
     parse_slices,
 )
 from tests.unit.test_evaluate import GOOD_SLOPE, N_EXAMPLES, _make_rows, _write_shards
+from tests.unit.test_example_encoding import example_bytes
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -133,15 +134,7 @@ def _write_examples(path: Path, rows: list[dict]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
         for row in rows:
-            feature = {}
-            for key, value in row.items():
-                if isinstance(value, bytes):
-                    feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-                elif isinstance(value, float):
-                    feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-                else:
-                    feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            writer.write(example_bytes(row))
     return str(path)
 
 

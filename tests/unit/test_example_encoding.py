@@ -22,7 +22,7 @@ from beam_jobs.tfrecord_source import CorruptRecordError, read_records
 N = 600
 
 
-def _example(values: dict) -> bytes:
+def example_bytes(values: dict) -> bytes:
     """The deterministic protobuf serialization (map keys sorted) of one row; None = absent."""
     feature = {}
     for name, value in values.items():
@@ -67,7 +67,7 @@ def batch() -> pa.RecordBatch:
 def test_records_equal_protobuf_serialization_byte_for_byte(batch):
     framed = ExampleEncoder().encode_framed(batch)
     assert framed.records == N
-    expected = [_example(row) for row in batch.to_pylist()]
+    expected = [example_bytes(row) for row in batch.to_pylist()]
     assert _unframe(framed.data) == expected
     assert any(value is None for row in batch.to_pylist() for value in row.values())
 
@@ -93,7 +93,7 @@ def test_one_value_lists_as_tf_transform_emits_them(batch):
     )
     records = _unframe(ExampleEncoder().encode_framed(lists).data)
     expected = pa.RecordBatch.from_arrays(list(scalars.values()), names=list(scalars)).to_pylist()
-    assert records == [_example(row) for row in expected]
+    assert records == [example_bytes(row) for row in expected]
 
 
 def test_longer_lists_take_the_general_encoder():
@@ -156,7 +156,7 @@ def test_fast_decoder_builds_the_batches_tfxio_builds(batch):
     )
     schema = raw_schema(columns)
     records = _unframe(ExampleEncoder().encode_framed(batch).data)
-    records[5] = _example({"row": 1, "zeta": float("nan"), "alpha": -1})  # NaN, and the string absent
+    records[5] = example_bytes({"row": 1, "zeta": float("nan"), "alpha": -1})  # NaN, and the string absent
     expected = ExamplesToRecordBatchDecoder(schema.SerializeToString()).DecodeBatch(records)
     decoder = ExampleDecoder(schema)
     got = decoder.decode(records)
@@ -167,6 +167,6 @@ def test_fast_decoder_builds_the_batches_tfxio_builds(batch):
         assert str(got.column(name).to_pylist()) == str(expected.column(name).to_pylist()), name
         assert got.column(name).null_count == expected.column(name).null_count
     # A record without a required feature: TensorFlow refuses it, the reference decoder decides.
-    without_label = [_example({"zeta": 1.0})]
+    without_label = [example_bytes({"zeta": 1.0})]
     fallback = decoder.decode(without_label)
     assert fallback.equals(ExamplesToRecordBatchDecoder(schema.SerializeToString()).DecodeBatch(without_label))
