@@ -16,6 +16,8 @@ ColumnType = Literal["float", "int", "string"]
 Role = Literal["feature", "label", "key", "slice", "ignore"]
 TransformKind = Literal["zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"]
 MissingKind = Literal["mean", "mode", "fill", "quarantine"]
+DataFormat = Literal["csv", "parquet", "jsonl", "tfrecord"]  # what ingest reads (tfrecord: of tf.Example)
+DATA_FORMATS: tuple[str, ...] = DataFormat.__args__  # type: ignore[attr-defined]
 LABEL_VALUES = (0, 1)  # a binary classifier's label; any other value quarantines its row (bad_label)
 
 NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
@@ -102,6 +104,37 @@ class Missing(_Strict):
         return self
 
 
+class ValueRange(_Strict):
+    """The values a numeric column is expected to hold (``range: {min: 0, max: 120}``); data outside is an anomaly."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
+class Clip(_Strict):
+    """Outlier clipping at quantiles of the train split (``clip: {lower: 0.01, upper: 0.99}``), computed by
+    tf.Transform, so serving clips exactly like training."""
+
+    lower: float = Field(default=0.0, ge=0, lt=1)
+    upper: float = Field(default=1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Clip:
+        if self.lower >= self.upper:
+            raise ValueError(f"lower {self.lower:g} must be below upper {self.upper:g}")
+        if self.lower == 0 and self.upper == 1:
+            raise ValueError("clipping at quantiles 0 and 1 changes nothing; give lower, upper or both")
+        return self
+
+
 class ColumnSpec(_Strict):
     """One column of the input table."""
 
@@ -109,6 +142,8 @@ class ColumnSpec(_Strict):
     role: Role = "feature"
     transform: Transform | None = None
     missing: Missing = Missing(kind="quarantine")
+    range: ValueRange | None = None
+    clip: Clip | None = None
 
     @model_validator(mode="after")
     def _check_role(self) -> ColumnSpec:
@@ -134,6 +169,10 @@ class ColumnSpec(_Strict):
             raise ValueError("'mean' needs a numeric column; use mode or {fill: ...}")
         if self.missing.kind == "fill":
             object.__setattr__(self, "missing", Missing(kind="fill", value=_coerce_fill(self.type, self.missing.value)))
+        if self.range is not None and self.type == "string":
+            raise ValueError("range needs a numeric (float or int) column")
+        if self.clip is not None and (self.role != "feature" or self.type == "string"):
+            raise ValueError("clip applies to numeric feature columns only")
         return self
 
     @property
@@ -201,6 +240,59 @@ class Columns(BaseModel):
     def kept(self) -> dict[str, ColumnSpec]:
         """Columns that survive cleaning into the raw examples (all but ignored)."""
         return {n: c for n, c in self.columns.items() if c.role != "ignore"}
+
+
+class Cross(_Strict):
+    """A feature cross: the combined values of two or more columns, hashed into ``hash`` buckets
+    (``{cross: [region, plan], hash: 100}``). Its model input is named :attr:`name`."""
+
+    cross: list[str] = Field(min_length=2)
+    hash: int = Field(ge=2, le=1_000_000)
+
+    @field_validator("cross")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("list distinct columns")
+        return names
+
+    @property
+    def name(self) -> str:
+        """The crossed feature's name: the columns joined by ``_x_``."""
+        return "_x_".join(self.cross)
+
+
+class CrossError(ValueError):
+    """A cross that does not fit the columns; ``index`` is its position in the list."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"crosses[{index}]: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+def check_crosses(crosses: list[Cross], columns: Columns) -> None:
+    """Raise CrossError when a cross names a column that is not a feature, or its name is taken."""
+    seen: set[str] = set()
+    for index, cross in enumerate(crosses):
+        for name in cross.cross:
+            spec = columns.columns.get(name)
+            if spec is None:
+                raise CrossError(index, f"no column named {name!r}")
+            if spec.role != "feature":
+                raise CrossError(index, f"{name!r} is a {spec.role} column; cross feature columns only")
+        if cross.name in columns.columns:
+            raise CrossError(index, f"its feature name {cross.name!r} is already a column")
+        if cross.name in seen:
+            raise CrossError(index, f"{cross.cross} is listed twice")
+        seen.add(cross.name)
+
+
+def parse_crosses(raw: list[Any], columns: Columns) -> list[Cross]:
+    """Validate crosses (as found in the run config or a KFP parameter) against the columns."""
+    crosses = [Cross.model_validate(item) for item in raw]
+    check_crosses(crosses, columns)
+    return crosses
 
 
 def parse_columns(raw: dict[str, Any]) -> Columns:

@@ -14,8 +14,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import PositiveInt
 
 SPAN_TOKEN = "{SPAN}"
+SpanSelection = Literal["latest"] | PositiveInt | list[str]  # data.spans: the newest, the newest N, or these
+_SPAN_NAME = re.compile(r"^(?:[0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2})$")
 _CHUNK = 1 << 20
 
 
@@ -31,6 +36,13 @@ class ResolvedSource:
     span: int | None
     files: tuple[str, ...]
     fingerprint: str
+
+
+def check_span_name(name: str) -> str:
+    """``name`` when it can name a span (digits, or a date as YYYY-MM-DD); raises ValueError otherwise."""
+    if not _SPAN_NAME.match(name):
+        raise ValueError(f"span {name!r} is neither a number nor a date (YYYY-MM-DD)")
+    return name
 
 
 def _match(pattern: str) -> list[tuple[str, int, float]]:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
-from beam_jobs.contract import Columns, ColumnSpec, columns_to_dict
+from beam_jobs.contract import Columns, ColumnSpec, Cross, CrossError, DataFormat, check_crosses, columns_to_dict
+from beam_jobs.sources import SPAN_TOKEN, SpanSelection, check_span_name
 from components.evaluate.slicing import SliceError, parse_slices
 from components.evaluate.tfma_config import (
     DEFAULT_DECISION_THRESHOLD,
@@ -35,8 +36,41 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: str = Field(min_length=1, description="file glob, local or object-store URL; {SPAN} picks the newest span")
-    format: Literal["csv"] = "csv"
+    source: str = Field(min_length=1, description="file glob, local or object-store URL; may contain {SPAN}")
+    format: DataFormat = "csv"
+    spans: SpanSelection = Field(
+        default="latest",
+        description="with {SPAN} in source: latest, N (the newest N spans), or a list of span names",
+    )
+    dedupe: Literal["key"] | None = Field(
+        default=None, description="key: keep one row per key column value, quarantine the rest as duplicate_key"
+    )
+
+    @field_validator("spans", mode="before")
+    @classmethod
+    def _span_names(cls, spans: Any) -> Any:
+        if isinstance(spans, list):  # YAML reads 2026-11-28 as a date and 0042 as 42: spans are names
+            return [item.isoformat() if hasattr(item, "isoformat") else str(item) for item in spans]
+        return spans
+
+    @field_validator("spans")
+    @classmethod
+    def _valid_span_names(cls, spans: SpanSelection) -> SpanSelection:
+        if isinstance(spans, list):
+            if not spans:
+                raise ValueError("list at least one span")
+            if len(set(spans)) != len(spans):
+                raise ValueError("list distinct spans")
+            for name in spans:
+                check_span_name(name)
+        return spans
+
+    @model_validator(mode="after")
+    def _spans_need_a_span_source(self) -> DataConfig:
+        if self.spans != "latest" and SPAN_TOKEN not in self.source:
+            reason = f"choosing spans needs {SPAN_TOKEN} in data.source"
+            raise _field_error("DataConfig", ("spans",), reason, self.spans)
+        return self
 
 
 class SplitConfig(_Section):
@@ -202,6 +236,40 @@ class PushConfig(_Section):
         return root
 
 
+class Limit(_Section):
+    """When a data statistic is reported (``warn``) and when it stops the run before training (``stop``)."""
+
+    warn: float | None = Field(default=None, ge=0)
+    stop: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limit:
+        if self.warn is not None and self.stop is not None and self.warn > self.stop:
+            raise ValueError(f"warn {self.warn:g} is above stop {self.stop:g}")
+        return self
+
+
+class DriftConfig(_Section):
+    """Limits on how far this run's train data may move from the data behind the served model."""
+
+    categorical_linf: Limit = Limit(warn=0.1, stop=0.3)
+    numeric_js: Limit = Limit(warn=0.1, stop=0.3)
+    missing_ratio_jump: Limit = Limit(warn=0.05, stop=0.3)
+    new_values_share: Limit = Limit(warn=0.05, stop=0.3)
+
+
+class ValidationConfig(_Section):
+    """Data validation before training: against the config, and against the served model's data (drift)."""
+
+    quarantined_share: Limit = Field(
+        default=Limit(warn=0.01, stop=0.5), description="share of input rows quarantined, any reason"
+    )
+    out_of_range_share: Limit = Field(
+        default=Limit(warn=0.0, stop=0.01), description="share of a column's values outside its configured range"
+    )
+    drift: DriftConfig = DriftConfig()
+
+
 class BeamConfig(_Section):
     runner: str = "DirectRunner"
     options: list[str] = Field(default_factory=list, description="extra Beam pipeline flags")
@@ -213,11 +281,13 @@ class RunConfig(_Section):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     data: DataConfig
     columns: dict[str, ColumnSpec]
+    crosses: list[Cross] = Field(default_factory=list, description="feature crosses: [{cross: [a, b], hash: N}]")
     split: SplitConfig
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig
     push: PushConfig
+    validation: ValidationConfig = ValidationConfig()
     beam: BeamConfig = BeamConfig()
     cluster: ClusterConfig | None = None
     notify: NotifyConfig = NotifyConfig()
@@ -227,6 +297,16 @@ class RunConfig(_Section):
     def _columns_contract(cls, columns: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
         Columns(columns=columns)
         return columns
+
+    @model_validator(mode="after")
+    def _crosses_and_dedupe(self) -> RunConfig:
+        try:
+            check_crosses(self.crosses, self.contract)
+        except CrossError as error:
+            raise _field_error("RunConfig", ("crosses", error.index), error.reason, None) from None
+        if self.data.dedupe == "key" and self.contract.key is None:
+            raise _field_error("RunConfig", ("data", "dedupe"), "dedupe: key needs a column with role: key", "key")
+        return self
 
     @model_validator(mode="after")
     def _slices_exist(self) -> RunConfig:
@@ -257,6 +337,10 @@ class RunConfig(_Section):
     def columns_dict(self) -> dict[str, Any]:
         """The columns as a JSON-safe dict, for KFP parameters."""
         return columns_to_dict(self.contract)
+
+    def crosses_list(self) -> list[dict[str, Any]]:
+        """The feature crosses as JSON-safe dicts, for KFP parameters."""
+        return [cross.model_dump(mode="json") for cross in self.crosses]
 
     def config_hash(self) -> str:
         """A stable hash of the whole validated config."""
