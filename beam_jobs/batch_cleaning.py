@@ -80,6 +80,12 @@ class CleanedBatch:
     values: pa.RecordBatch  # the clean rows' kept columns, typed (float32, int64, binary); null = missing
     keys: list[bytes]  # the split key of each clean row, UTF-8
     quarantined: list[QuarantinedRow]
+    lines: np.ndarray | None = None  # the record number of each clean row, when the batch's were given
+
+
+def kept_schema(columns: Columns) -> pa.Schema:
+    """The schema of :attr:`CleanedBatch.values`: the kept columns, typed."""
+    return pa.schema([(name, ARROW_TYPES[spec.type]) for name, spec in columns.kept.items()])
 
 
 @dataclass
@@ -215,7 +221,8 @@ def clean_batch(
         keys = key_text.filter(keep)
     else:
         keys = _whole_row_keys({name: text[name].filter(keep) for name in columns.columns}, columns)
-    return CleanedBatch(values, keys.to_pylist(), quarantined)
+    kept_lines = None if lines is None else np.asarray(lines, dtype=np.int64)[~rejected]
+    return CleanedBatch(values, keys.to_pylist(), quarantined, kept_lines)
 
 
 def _quarantine(

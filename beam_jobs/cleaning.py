@@ -22,6 +22,9 @@ REJECTION_KINDS = (
     "missing_label",
     "missing_required",
     "bad_encoding",
+    "bad_json",
+    "multiple_values",
+    "duplicate_key",
 )
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -72,6 +75,21 @@ def wrong_column_count(expected: int, got: int) -> Rejection:
 def bad_encoding(where: str) -> Rejection:
     """Bytes that are not valid UTF-8, in a column (``"column 'x'"``) or in a line that did not split."""
     return Rejection("bad_encoding", f"{where} is not valid UTF-8")
+
+
+def bad_json(problem: str) -> Rejection:
+    """A JSON Lines line that is not one JSON object of single values (``problem`` says what it is instead)."""
+    return Rejection("bad_json", problem)
+
+
+def multiple_values(name: str, count: int) -> Rejection:
+    """A tf.Example feature holding more than one value where a column holds one."""
+    return Rejection("multiple_values", f"feature '{name}' has {count} values; a column holds one")
+
+
+def duplicate_key(name: str, key: str, source: str, line: int) -> Rejection:
+    """A row whose key an earlier row (by span, file, line) already has; that row is kept."""
+    return Rejection("duplicate_key", f"duplicate {name} {key!r}: the row kept is {source} line {line}")
 
 
 def missing_rejection(name: str, spec: ColumnSpec) -> Rejection:

@@ -1,9 +1,12 @@
 """Per-column statistics of the clean rows, per split, computed inside the Beam job (TFDV does not install here).
 
-Numbers: count, missing, min, max, mean, std and quantiles. Strings: count, missing, the most frequent values and
-the number of distinct values. Quantiles, top values and distinct counts come from tfx_bsl's mergeable sketches
-(QuantilesSketch, MisraGriesSketch, KmvSketch), so the combine runs on any Beam runner and memory does not grow
-with the data: the counts they give are estimates for large data and exact for small.
+Numbers: count, missing, min, max, mean, std and QUANTILES + 1 equal-mass boundaries (min first, max last). Strings:
+count, missing, up to TOP_VALUES most frequent values, the number of distinct values and whether the top values list
+every value (``top_values_complete``). Quantiles, top values and distinct counts come from tfx_bsl's mergeable
+sketches (QuantilesSketch, MisraGriesSketch, KmvSketch), so the combine runs on any Beam runner and memory does not
+grow with the data: the counts they give are estimates for large data and exact for small. The resolution is what
+beam_jobs.data_validation needs: 2% of the mass per quantile bin for drift and out-of-range shares, and every value
+of a column with up to TOP_VALUES of them for value shares and new values.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
-QUANTILES = 10  # deciles: 11 boundaries from min to max
-TOP_VALUES = 10
+QUANTILES = 50  # equal-mass bins: 51 boundaries from min to max
+TOP_VALUES = 100
 _QUANTILE_EPSILON = 0.001
 _QUANTILE_MAX_WEIGHT = 1 << 32
 _DISTINCT_SKETCH_SIZE = 1024  # KMV estimates are exact below this many distinct values
-_TOP_SKETCH_SIZE = 100
+_TOP_SKETCH_SIZE = 1000  # Misra-Gries counts are exact while a column has at most this many distinct values
 
 
 @dataclass
@@ -56,7 +59,7 @@ class _Column:
         if not len(present):
             return
         if self.numeric:
-            numbers = present.cast(pa.float64())
+            numbers = present.cast(pa.float64(), safe=False)  # ints beyond 2**53 round, as statistics may
             bounds = pc.min_max(numbers)
             self.minimum = min(self.minimum, bounds["min"].as_py())
             self.maximum = max(self.maximum, bounds["max"].as_py())
@@ -104,7 +107,8 @@ class _Column:
             {"value": item["values"].decode("utf-8", "replace"), "count": int(item["counts"])}
             for item in self.top.Estimate().to_pylist()[:TOP_VALUES]
         ]
-        return {**out, "distinct": int(self.distinct.Estimate()), "top_values": top}
+        distinct = int(self.distinct.Estimate())
+        return {**out, "distinct": distinct, "top_values": top, "top_values_complete": distinct <= len(top)}
 
 
 def _is_numeric(kind: pa.DataType) -> bool:

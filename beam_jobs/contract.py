@@ -244,7 +244,11 @@ class Columns(BaseModel):
 
 class Cross(_Strict):
     """A feature cross: the combined values of two or more columns, hashed into ``hash`` buckets
-    (``{cross: [region, plan], hash: 100}``). Its model input is named :attr:`name`."""
+    (``{cross: [region, plan], hash: 100}``). Its model input is named :attr:`name`.
+
+    String and int columns take part with their value (after imputation and clipping), bucketized columns with their
+    bucket id. A float column must be bucketized to be crossed: raw floats rarely repeat, so their cross would be noise.
+    """
 
     cross: list[str] = Field(min_length=2)
     hash: int = Field(ge=2, le=1_000_000)
@@ -272,7 +276,8 @@ class CrossError(ValueError):
 
 
 def check_crosses(crosses: list[Cross], columns: Columns) -> None:
-    """Raise CrossError when a cross names a column that is not a feature, or its name is taken."""
+    """Raise CrossError when a cross names a column that is not a feature or is an unbucketized float, or its name is
+    taken."""
     seen: set[str] = set()
     for index, cross in enumerate(crosses):
         for name in cross.cross:
@@ -281,6 +286,13 @@ def check_crosses(crosses: list[Cross], columns: Columns) -> None:
                 raise CrossError(index, f"no column named {name!r}")
             if spec.role != "feature":
                 raise CrossError(index, f"{name!r} is a {spec.role} column; cross feature columns only")
+            kind = spec.transform.kind if spec.transform else None
+            if spec.type == "float" and kind != "bucketize":
+                raise CrossError(
+                    index,
+                    f"{name!r} is a float column with transform {kind}; cross it bucketized "
+                    "(transform: {bucketize: N}), or cross string and int columns",
+                )
         if cross.name in columns.columns:
             raise CrossError(index, f"its feature name {cross.name!r} is already a column")
         if cross.name in seen:

@@ -1,20 +1,24 @@
-"""Ingest: raw CSV files → typed raw tf.Examples per split, plus a quarantine of rejected rows, in one pass.
+"""Ingest: raw files (CSV, Parquet, JSON Lines or TFRecord of tf.Example) → typed raw tf.Examples per split, plus a
+quarantine of rejected rows, in one pass.
 
 Usable on its own: ``python -m beam_jobs.ingest --source 'data/*.csv' --columns-json cols.json --output out/``.
-Each file is streamed in blocks of records (Arrow), cleaned column by column, split by the hash of its key and
-encoded in C++; files are spread over the workers. Every input record ends in exactly one of train, eval, test
-or quarantine (with a reason); ``stats.json`` holds the counts and the job fails if they do not add up.
-No TensorFlow is imported here.
+Each file is streamed in blocks of records (Arrow) as cell text (:mod:`beam_jobs.readers`), cleaned column by
+column, split by the hash of its key and encoded in C++; files are spread over the workers. With ``dedupe_by_key``
+the clean rows are grouped by key first and only the first row of each key (oldest span, then file, then record)
+is kept. Every input record ends in exactly one of train, eval, test or quarantine (with a reason); ``stats.json``
+holds the counts and the job fails if they do not add up. No TensorFlow is imported here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -22,15 +26,17 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs import counters
-from beam_jobs.batch_cleaning import CleanedBatch, QuarantinedRow, clean_batch
-from beam_jobs.cleaning import REJECTION_KINDS, wrong_column_count
+from beam_jobs.batch_cleaning import CleanedBatch, QuarantinedRow, clean_batch, kept_schema
+from beam_jobs.chunks import IngestError, check_names
+from beam_jobs.cleaning import REJECTION_KINDS, duplicate_key
 from beam_jobs.column_stats import ColumnStatistics
-from beam_jobs.contract import LABEL_VALUES, Columns, parse_columns
-from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES, CsvHeaderError, read_chunks
-from beam_jobs.csv_source import read_header as _read_header
+from beam_jobs.contract import DATA_FORMATS, LABEL_VALUES, Columns, parse_columns
+from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES
 from beam_jobs.example_encoding import ExampleEncoder
 from beam_jobs.layout import COLUMN_STATS_FILE, RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE, TRAIN_SPLIT
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
+from beam_jobs.readers import Prepared, check_format, prepare, read_chunks
+from beam_jobs.readers import read_header as read_header  # part of this module's interface
 from beam_jobs.split import split_indices
 from beam_jobs.tfrecord_sink import WriteFramedRecords
 
@@ -38,11 +44,11 @@ INPUT_COUNTER = "input"
 QUARANTINED_COUNTER = "quarantined"
 QUARANTINE = "quarantine"
 COLUMN_ROWS = "column_rows"  # (split, clean rows) for the column statistics
+KEYED = "keyed"  # (key, (file position, record number, source, clean row)) when deduplicating
 QUARANTINE_PREFIX, QUARANTINE_SUFFIX = "part", ".jsonl"
-
-
-class IngestError(ValueError):
-    """The input cannot be ingested as configured (no files, header mismatch)."""
+_KEPT_BATCH = (1_024, 65_536)  # min and max rows the deduplicated rows are split and encoded in
+_BEAM_CONTEXT = re.compile(r"(?: \[while running '[^']*'\])+$")  # what Beam appends to an error from a DoFn
+_READ_ERRORS = (pa.ArrowException, UnicodeDecodeError, OSError, EOFError, zlib.error)
 
 
 class UntrainableDataError(IngestError):
@@ -90,11 +96,13 @@ class IngestStats:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     labels: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label value -> rows
+    format: str = "csv"  # data.format of the files
 
     def untrainable(self, label: str) -> str | None:
         """Why a classifier cannot be trained on these rows (one line), or None when it can."""
         if self.input == 0:
-            return f"no data rows: the {len(self.files)} input file(s) hold a header and nothing else"
+            held = "a header and nothing else" if self.format == "csv" else "no records"
+            return f"no data rows: the {len(self.files)} input file(s) hold {held}"
         if self.train == 0:
             reasons = ", ".join(f"{kind} {n}" for kind, n in sorted(self.quarantine_reasons.items()))
             return f"no rows in the train split: {self.quarantined} of {self.input} input rows quarantined ({reasons})"
@@ -128,119 +136,219 @@ def match_files(pattern: str) -> list[str]:
     return files
 
 
-def read_header(path: str) -> list[str]:
-    """The column names on the first line of a CSV file."""
-    try:
-        return _read_header(path)
-    except CsvHeaderError as error:
-        raise IngestError(str(error)) from None
+def list_files(patterns: Sequence[str]) -> list[str]:
+    """The files of every glob (one per span, oldest first): sorted within a glob, globs in order, each file once."""
+    files: dict[str, None] = {}
+    for pattern in patterns:
+        files.update(dict.fromkeys(match_files(pattern)))
+    return list(files)
+
+
+def source_names(files: Sequence[str]) -> dict[str, str]:
+    """What the quarantine calls each file: its path under the deepest directory common to all (its name when
+    they share one directory, e.g. ``span-2/a.csv`` beside ``span-1/a.csv``)."""
+    parts = [path.split("/") for path in files]
+    common = 0
+    if parts:
+        shortest = min(len(p) for p in parts) - 1  # directories only: a file's own name always stays
+        while common < shortest and len({p[common] for p in parts}) == 1:
+            common += 1
+    return {path: "/".join(p[common:]) for path, p in zip(files, parts, strict=True)}
 
 
 def check_header(path: str, header: Sequence[str], columns: Columns) -> None:
     """Every input column must be declared and every declared column present."""
-    declared = set(columns.columns)
-    found = [h.strip() for h in header]
-    duplicated = sorted({h for h in found if found.count(h) > 1})
-    if duplicated:
-        raise IngestError(f"{path}: header repeats column(s) {duplicated}")
-    undeclared = [h for h in found if h not in declared]
-    if undeclared:
-        raise IngestError(f"{path}: column(s) {undeclared} are in the data but not in the config's columns")
-    absent = [c for c in columns.columns if c not in found]
-    if absent:
-        raise IngestError(f"{path}: config column(s) {absent} are missing from the data's header")
+    check_names(path, [h.strip() for h in header], columns, "header")
 
 
-class _ReadCleanSplit(beam.DoFn):
-    """A CSV file → framed raw examples (a bytes element per batch and split, tagged by split) and quarantine lines."""
+class _Splitter:
+    """Clean rows → framed raw examples per split (tagged by split) and the rows per split for the column statistics,
+    counted per split and label value."""
 
-    def __init__(
-        self, columns: Columns, ratios: Mapping[str, float], headers: Mapping[str, list[str]], block_bytes: int
-    ) -> None:
-        self._columns = columns
+    def __init__(self, columns: Columns, ratios: Mapping[str, float]) -> None:
+        self._label = columns.label
         self._ratios = dict(ratios)
-        self._headers = dict(headers)
-        self._block_bytes = block_bytes
-        self._input = counters.counter(INPUT_COUNTER)
         self._splits = {name: counters.counter(name) for name in SPLITS}
-        self._quarantined = counters.counter(QUARANTINED_COUNTER)
-        self._kinds = {kind: counters.counter(f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
         self._labels = {
             (name, value): counters.counter(label_counter(name, value)) for name in SPLITS for value in LABEL_VALUES
         }
         self._encoder = ExampleEncoder()
 
-    def process(self, path: str) -> Iterator[beam.pvalue.TaggedOutput]:
-        """Stream one file."""
-        header = self._headers[path]
-        source = os.path.basename(path)
-        try:
-            for chunk in read_chunks(path, header, self._block_bytes):
-                self._input.inc(chunk.records)
-                rejected = [
-                    QuarantinedRow.unsplit(line, wrong_column_count(len(header), line.fields)) for line in chunk.invalid
-                ]
-                cleaned = clean_batch(chunk.cells, self._columns, chunk.numbers, chunk.marked)
-                yield from self._quarantine(source, rejected + cleaned.quarantined)
-                yield from self._split(cleaned)
-        except (pa.ArrowException, UnicodeDecodeError) as error:
-            raise IngestError(f"{path}: {error}") from error
+    def split(self, values: pa.RecordBatch, keys: Sequence[bytes]) -> Iterator[beam.pvalue.TaggedOutput]:
+        """Split, count and encode ``values`` (clean rows) by their ``keys``."""
+        if not values.num_rows:
+            return
+        index = split_indices(keys, self._ratios)
+        for i, name in enumerate(SPLITS):
+            mask = index == i
+            count = int(np.count_nonzero(mask))
+            if not count:
+                continue
+            rows = values if count == len(index) else values.filter(pa.array(mask))
+            self._splits[name].inc(count)
+            yield beam.pvalue.TaggedOutput(COLUMN_ROWS, (name, rows))
+            labels = rows.column(self._label).to_numpy(zero_copy_only=False)
+            for value in LABEL_VALUES:
+                self._labels[name, value].inc(int(np.count_nonzero(labels == value)))
+            yield beam.pvalue.TaggedOutput(name, self._encoder.encode_framed(rows).data)
 
-    def _quarantine(self, source: str, rows: list[QuarantinedRow]) -> Iterator[beam.pvalue.TaggedOutput]:
+
+class _QuarantineCounter:
+    """Quarantined rows → quarantine lines (tagged), counted in total and per kind."""
+
+    def __init__(self) -> None:
+        self._quarantined = counters.counter(QUARANTINED_COUNTER)
+        self._kinds = {kind: counters.counter(f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
+
+    def lines(self, source: str, rows: list[QuarantinedRow]) -> Iterator[beam.pvalue.TaggedOutput]:
+        """The quarantine line of each row of the file ``source``."""
         if rows:
             self._quarantined.inc(len(rows))
         for row in rows:
             self._kinds[row.kind].inc()
             yield beam.pvalue.TaggedOutput(QUARANTINE, row.to_json(source))
 
-    def _split(self, cleaned: CleanedBatch) -> Iterator[beam.pvalue.TaggedOutput]:
-        if not cleaned.values.num_rows:
-            return
-        index = split_indices(cleaned.keys, self._ratios)
-        for i, name in enumerate(SPLITS):
-            mask = index == i
-            count = int(np.count_nonzero(mask))
-            if not count:
-                continue
-            rows = cleaned.values if count == len(index) else cleaned.values.filter(pa.array(mask))
-            self._splits[name].inc(count)
-            yield beam.pvalue.TaggedOutput(COLUMN_ROWS, (name, rows))
-            labels = rows.column(self._columns.label).to_numpy(zero_copy_only=False)
-            for value in LABEL_VALUES:
-                self._labels[name, value].inc(int(np.count_nonzero(labels == value)))
-            yield beam.pvalue.TaggedOutput(name, self._encoder.encode_framed(rows).data)
+
+class _ReadClean(beam.DoFn):
+    """A file (its position in the input list, its path) → quarantine lines, and its clean rows: framed raw examples
+    tagged by split, or, when deduplicating, each row keyed by its key (:data:`KEYED`)."""
+
+    def __init__(
+        self,
+        columns: Columns,
+        ratios: Mapping[str, float],
+        data_format: str,
+        prepared: Mapping[str, Prepared],
+        sources: Mapping[str, str],
+        block_bytes: int,
+        dedupe: bool,
+    ) -> None:
+        self._columns = columns
+        self._format = data_format
+        self._prepared = dict(prepared)
+        self._sources = dict(sources)
+        self._block_bytes = block_bytes
+        self._dedupe = dedupe
+        self._input = counters.counter(INPUT_COUNTER)
+        self._quarantine = _QuarantineCounter()
+        self._splitter = _Splitter(columns, ratios)
+
+    def process(self, element: tuple[int, str]) -> Iterator[beam.pvalue.TaggedOutput]:
+        """Stream one file."""
+        position, path = element
+        source = self._sources[path]
+        try:
+            for chunk in read_chunks(path, self._format, self._columns, self._prepared[path], self._block_bytes):
+                self._input.inc(chunk.records)
+                cleaned = clean_batch(chunk.cells, self._columns, chunk.numbers, chunk.marked)
+                yield from self._quarantine.lines(source, chunk.rejected + cleaned.quarantined)
+                if self._dedupe:
+                    yield from _keyed(cleaned, position, source)
+                else:
+                    yield from self._splitter.split(cleaned.values, cleaned.keys)
+        except _READ_ERRORS as error:
+            raise IngestError(f"{path}: {error}") from error
+
+
+def _keyed(cleaned: CleanedBatch, position: int, source: str) -> Iterator[beam.pvalue.TaggedOutput]:
+    """Each clean row as (key, (file position, record number, source, values in kept-column order))."""
+    assert cleaned.lines is not None
+    rows = zip(*(column.to_pylist() for column in cleaned.values.columns), strict=True)
+    for key, line, values in zip(cleaned.keys, cleaned.lines.tolist(), rows, strict=True):
+        yield beam.pvalue.TaggedOutput(KEYED, (key, (position, line, source, values)))
+
+
+def _shown(value: Any) -> str:
+    """A clean value as cell text for the quarantine (floats at the float32 precision they are kept in)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(np.float32(value)) if isinstance(value, float) else str(value)
+
+
+class _KeepFirst(beam.DoFn):
+    """The rows of one key → the first by (file position, record number); the others are quarantined as
+    ``duplicate_key``, naming the row kept."""
+
+    def __init__(self, columns: Columns) -> None:
+        assert columns.key is not None
+        self._key = columns.key
+        self._names = list(columns.kept)
+        self._quarantine = _QuarantineCounter()
+
+    def process(self, element: tuple[bytes, Iterable[tuple]]) -> Iterator[Any]:
+        """Keep one row of a key."""
+        key, rows = element
+        ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+        _, kept_line, kept_source, kept_values = ordered[0]
+        yield key, kept_values
+        text = key.decode("utf-8", "backslashreplace")
+        for _, line, source, values in ordered[1:]:
+            cells = {name: _shown(v) for name, v in zip(self._names, values, strict=True) if v is not None}
+            rejection = duplicate_key(self._key, text, kept_source, kept_line)
+            yield from self._quarantine.lines(source, [QuarantinedRow.of([rejection], cells, line=line)])
+
+
+class _SplitKept(beam.DoFn):
+    """A batch of kept (key, values) rows → framed raw examples per split and column statistics rows."""
+
+    def __init__(self, columns: Columns, ratios: Mapping[str, float]) -> None:
+        self._schema = kept_schema(columns)
+        self._splitter = _Splitter(columns, ratios)
+
+    def process(self, batch: list[tuple[bytes, tuple]]) -> Iterator[beam.pvalue.TaggedOutput]:
+        """Split one batch."""
+        keys = [key for key, _ in batch]
+        columns = zip(*(values for _, values in batch), strict=True)
+        arrays = [pa.array(list(column), type=f.type) for column, f in zip(columns, self._schema, strict=True)]
+        yield from self._splitter.split(pa.RecordBatch.from_arrays(arrays, schema=self._schema), keys)
 
 
 def run_ingest(
-    source: str,
+    sources: Sequence[str],
     columns: Columns,
     ratios: Mapping[str, float],
     paths: IngestPaths,
     runner: str = DEFAULT_RUNNER,
     beam_args: Sequence[str] = (),
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    data_format: str = "csv",
+    dedupe_by_key: bool = False,
 ) -> IngestStats:
-    """Ingest every file matching ``source``; returns the (checked) counts, also written to ``paths.stats``."""
-    files = match_files(source)
-    headers = {}
-    for path in files:
-        header = read_header(path)
-        check_header(path, header, columns)
-        headers[path] = header
+    """Ingest every file matching ``sources`` (file globs, one per span, oldest first; a single glob may be given
+    as a string); returns the (checked) counts, also written to ``paths.stats``.
+
+    Raises IngestError, one line naming the file, for input that cannot be read as configured.
+    """
+    check_format(data_format)
+    if dedupe_by_key and columns.key is None:
+        raise IngestError("data.dedupe: key needs a column with role: key")
+    files = list_files([sources] if isinstance(sources, str) else sources)
+    prepared = {path: prepare(path, data_format, columns) for path in files}
+    read = _ReadClean(columns, ratios, data_format, prepared, source_names(files), block_bytes, dedupe_by_key)
     pipeline = beam.Pipeline(options=pipeline_options(runner, beam_args))
     outputs = (
         pipeline
-        | "Files" >> beam.Create(files)
+        | "Files" >> beam.Create(list(enumerate(files)))
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadCleanSplit"
-        >> beam.ParDo(_ReadCleanSplit(columns, ratios, headers, block_bytes)).with_outputs(
-            QUARANTINE, COLUMN_ROWS, *SPLITS
-        )
+        | "ReadClean" >> beam.ParDo(read).with_outputs(QUARANTINE, COLUMN_ROWS, KEYED, *SPLITS)
     )
+    quarantine = outputs[QUARANTINE]
+    if dedupe_by_key:
+        kept = (
+            outputs[KEYED]
+            | "ByKey" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.ParDo(_KeepFirst(columns)).with_outputs(QUARANTINE, main="kept")
+        )
+        quarantine = (quarantine, kept[QUARANTINE]) | "AllQuarantine" >> beam.Flatten()
+        outputs = (
+            kept["kept"]
+            | "KeptBatches" >> beam.BatchElements(*_KEPT_BATCH)
+            | "SplitKept" >> beam.ParDo(_SplitKept(columns, ratios)).with_outputs(COLUMN_ROWS, *SPLITS)
+        )
     for name in SPLITS:
         prefix = FileSystems.join(paths.examples, name, RECORDS_PREFIX)
         _ = outputs[name] | f"Write{name.title()}" >> WriteFramedRecords(prefix, RECORDS_SUFFIX)
-    _ = outputs[QUARANTINE] | "WriteQuarantine" >> beam.io.WriteToText(
+    _ = quarantine | "WriteQuarantine" >> beam.io.WriteToText(
         FileSystems.join(paths.quarantine, QUARANTINE_PREFIX), file_name_suffix=QUARANTINE_SUFFIX
     )
     column_stats = FileSystems.join(posixpath.dirname(paths.stats) or ".", COLUMN_STATS_FILE)
@@ -250,8 +358,11 @@ def run_ingest(
         | "EverySplit" >> beam.combiners.ToDict()
         | "WriteColumnStatistics" >> beam.Map(_write_json, column_stats)
     )
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except IngestError as error:  # raised in a worker: one line, without the Beam step it was raised in
+        raise type(error)(_BEAM_CONTEXT.sub("", str(error))) from None
     reasons = {kind: counters.committed(result, f"{QUARANTINED_COUNTER}.{kind}") for kind in REJECTION_KINDS}
     stats = IngestStats(
         input=counters.committed(result, INPUT_COUNTER),
@@ -265,6 +376,7 @@ def run_ingest(
             name: {str(value): counters.committed(result, label_counter(name, value)) for value in LABEL_VALUES}
             for name in SPLITS
         },
+        format=data_format,
     )
     _write_json(asdict(stats), paths.stats)
     stats.check()
@@ -285,7 +397,11 @@ def parse_ratios(text: str) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point; extra flags go to Beam."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", required=True, help="file glob, local or object store")
+    parser.add_argument(
+        "--source", required=True, action="append", help="file glob, local or object store; repeat it per span"
+    )
+    parser.add_argument("--format", default="csv", choices=DATA_FORMATS, help="the files' format")
+    parser.add_argument("--dedupe", choices=["key"], help="key: keep the first row of each key column value")
     parser.add_argument("--columns-json", required=True, help="JSON file with the config's columns mapping")
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--split", default="0.8,0.1,0.1", help="train,eval,test ratios")
@@ -293,9 +409,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, beam_args = parser.parse_known_args(argv)
     with open(args.columns_json) as handle:
         columns = parse_columns(json.load(handle))
-    stats = run_ingest(
-        args.source, columns, parse_ratios(args.split), IngestPaths.under(args.output), args.runner, beam_args
-    )
+    try:
+        stats = run_ingest(
+            args.source,
+            columns,
+            parse_ratios(args.split),
+            IngestPaths.under(args.output),
+            args.runner,
+            beam_args,
+            data_format=args.format,
+            dedupe_by_key=args.dedupe == "key",
+        )
+    except IngestError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(json.dumps(asdict(stats)))
 
 

@@ -15,6 +15,7 @@ SERVING_CHECK_SPLIT = EVAL_SPLIT  # the raw rows the serving check sends (a smok
 
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
 COLUMN_STATS_FILE = "column_stats.json"  # beside STATS_FILE: per split, each column's statistics
+ANOMALIES_FILE = "anomalies.json"  # in validate-data's `anomalies`: every anomaly, the baseline and skipped checks
 EVALUATION_SUMMARY_FILE = "summary.json"  # in evaluate's `evaluation`: metrics, slices, blessing and failures
 REPORT_FILE = "report.html"  # in evaluate's `evaluation`: the self-contained evaluation report for people
 SERVING_CHECK_FILE = "serving_check.json"  # in evaluate's `blessing`: the serving check's verdict and model digest

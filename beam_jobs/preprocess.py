@@ -1,10 +1,11 @@
 """Preprocess: tf.Transform over ingest's typed raw examples — analyze train, transform every split (Apache Beam).
 
 Usable on its own: ``python -m beam_jobs.preprocess --examples ingest/examples --columns-json c.json
---output out/ [--runner DataflowRunner ...]``. Analyzers (means, vocabularies, quantiles) see the train split
-only; eval and test are transformed with the same transform_fn. Data moves as Arrow record batches end to end
-(TFXIO's record batches in, record batches out of tf.Transform, columnar example encoding), train is re-read for
-each tf.Transform phase rather than held in memory, and the transform graph written here is what serving applies.
+[--crosses-json x.json] --output out/ [--runner DataflowRunner ...]``. Analyzers (means, vocabularies, quantiles)
+see the train split only; eval and test are transformed with the same transform_fn. Data moves as Arrow record
+batches end to end (TFXIO's record batches in, record batches out of tf.Transform, columnar example encoding), train
+is re-read for each tf.Transform phase rather than held in memory, and the transform graph written here is what
+serving applies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from beam_jobs import counters
-from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.contract import Columns, Cross, parse_columns, parse_crosses
 from beam_jobs.example_encoding import ExampleEncoder
 from beam_jobs.layout import (
     RECORDS_PREFIX,
@@ -105,8 +106,10 @@ def run_preprocess(
     runner: str = DEFAULT_RUNNER,
     beam_args: Sequence[str] = (),
     batch_size: int = BATCH_SIZE,
+    crosses: Sequence[Cross] = (),
 ) -> TransformStats:
-    """Analyze the train split of ``examples_dir`` (ingest's raw examples) and transform every split."""
+    """Analyze the train split of ``examples_dir`` (ingest's raw examples) and transform every split; each of
+    ``crosses`` becomes one more transformed feature."""
     schema = raw_schema(columns)
     temp_dir = FileSystems.join(paths.transform_graph, ".tft_tmp")
     pipeline = beam.Pipeline(options=pipeline_options(runner, beam_args))
@@ -128,7 +131,9 @@ def run_preprocess(
         train = pipeline | "ReadTrain" >> ReadExampleBatches(
             split_files(examples_dir, TRAIN_SPLIT), schema, batch_size, label
         )
-        transform_fn = (train, adapter) | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(columns))
+        transform_fn = (train, adapter) | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(
+            make_preprocessing_fn(columns, crosses)
+        )
         every_split = pipeline | "ReadEverySplit" >> ReadExampleBatches(
             every_split_files(examples_dir), schema, batch_size, label
         )
@@ -156,12 +161,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", required=True, help="ingest's examples directory (<dir>/<split>/part-*)")
     parser.add_argument("--columns-json", required=True, help="JSON file with the config's columns mapping")
+    parser.add_argument("--crosses-json", help="JSON file with the config's crosses list ([{cross, hash}, ...])")
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--runner", default=DEFAULT_RUNNER)
     args, beam_args = parser.parse_known_args(argv)
     with open(args.columns_json) as handle:
         columns = parse_columns(json.load(handle))
-    stats = run_preprocess(args.examples, columns, PreprocessPaths.under(args.output), args.runner, beam_args)
+    crosses: list[Cross] = []
+    if args.crosses_json:
+        with open(args.crosses_json) as handle:
+            raw_crosses = json.load(handle)
+        try:
+            crosses = parse_crosses(raw_crosses, columns)
+        except ValueError as error:  # a CrossError or a malformed cross
+            parser.error(f"--crosses-json {args.crosses_json}: {error}")
+    paths = PreprocessPaths.under(args.output)
+    stats = run_preprocess(args.examples, columns, paths, args.runner, beam_args, crosses=crosses)
     print(json.dumps(asdict(stats)))
 
 

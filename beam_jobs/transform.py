@@ -1,22 +1,29 @@
 """The tf.Transform side of the data contract: the raw schema and the preprocessing_fn.
 
-Missing-value imputation lives here, in the transform graph, so a serving request with an absent
-feature is imputed exactly as training data was. Analyzers (mean, vocabularies, quantiles, z-score
-statistics) run on the train split only.
+Missing-value imputation, outlier clipping and feature crosses live here, in the transform graph, so a
+serving request is imputed, clipped and crossed exactly as training data was. Analyzers (mean,
+vocabularies, quantiles, z-score statistics) run on the train split only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 
 import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import schema_utils
 
-from beam_jobs.contract import Columns, ColumnSpec
+from beam_jobs.contract import Clip, Columns, ColumnSpec, Cross, check_crosses
 
 _DTYPES = {"float": tf.float32, "int": tf.int64, "string": tf.string}
+# A clip quantile is hit exactly when it is a multiple of 1/MAX_CLIP_BUCKETS (0.01, 0.025, 0.0005 …), else to within
+# that; the quantile sketch adds a rank error of at most ClipPlan.epsilon × the train rows.
+MAX_CLIP_BUCKETS = 10_000
+CROSS_SEPARATOR = "\x1f"  # between the parts of a cross's key; each part is "<byte length>:<value>"
 
 
 def raw_feature_spec(columns: Columns) -> dict[str, tf.io.FixedLenFeature | tf.io.VarLenFeature]:
@@ -76,6 +83,36 @@ def _as_string(x: tf.Tensor) -> tf.Tensor:
     return x if x.dtype == tf.string else tf.strings.as_string(x)
 
 
+@dataclass(frozen=True)
+class ClipPlan:
+    """How a clip's quantiles are read off ``tft.quantiles``: ``num_buckets`` equal-mass buckets, whose
+    ``num_buckets - 1`` boundaries hold the lower and upper quantile at ``lower_index`` / ``upper_index`` (None: no
+    clip on that side). ``epsilon`` is the sketch's rank error, a tenth of the smaller configured tail (at most 0.001),
+    so the 1% quantile is a train value whose rank is within 0.1% of the rows of the exact one (exact on small data).
+    """
+
+    num_buckets: int
+    lower_index: int | None
+    upper_index: int | None
+    epsilon: float
+
+
+def clip_plan(clip: Clip) -> ClipPlan:
+    """The quantile analyzer settings that yield ``clip``'s lower and upper quantiles."""
+    wanted = [q for q in (clip.lower, clip.upper) if 0 < q < 1]
+    fractions = [Fraction(q).limit_denominator(MAX_CLIP_BUCKETS) for q in wanted]
+    buckets = min(MAX_CLIP_BUCKETS, math.lcm(*(f.denominator for f in fractions)))
+
+    def index(q: float) -> int | None:
+        if not 0 < q < 1:
+            return None
+        # Boundary k (0-based) of num_buckets equal-mass buckets is the (k + 1) / num_buckets quantile.
+        return min(buckets - 1, max(1, round(q * buckets))) - 1
+
+    tail = min(min(q, 1 - q) for q in wanted)
+    return ClipPlan(buckets, index(clip.lower), index(clip.upper), min(0.001, tail / 10))
+
+
 def _apply(x: tf.Tensor, name: str, spec: ColumnSpec) -> tf.Tensor:
     transform = spec.transform
     assert transform is not None  # features always get one (contract default)
@@ -102,13 +139,64 @@ def _apply(x: tf.Tensor, name: str, spec: ColumnSpec) -> tf.Tensor:
     return number  # identity
 
 
-def make_preprocessing_fn(columns: Columns) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
-    """The preprocessing_fn: every feature imputed then transformed under its own name; the label as float32."""
+def _clip(x: tf.Tensor, observed: tf.Tensor, name: str, clip: Clip) -> tf.Tensor:
+    """``x`` clipped to the train quantiles of the column's ``observed`` (present, not imputed) values."""
+    plan = clip_plan(clip)
+    boundaries = tft.quantiles(
+        tf.cast(observed, tf.float32), plan.num_buckets, plan.epsilon, name=f"{name}_clip_quantiles"
+    )[0]
+
+    def bound(index: int) -> tf.Tensor:
+        value = boundaries[index]  # a train value: integral for an int column
+        return tf.cast(tf.round(value), x.dtype) if x.dtype.is_integer else tf.cast(value, x.dtype)
+
+    if plan.lower_index is not None:
+        x = tf.maximum(x, bound(plan.lower_index))
+    if plan.upper_index is not None:
+        x = tf.minimum(x, bound(plan.upper_index))
+    return x
+
+
+def _observed(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    return x.values if isinstance(x, tf.SparseTensor) else x
+
+
+def _cross_part(spec: ColumnSpec, value: tf.Tensor, transformed: tf.Tensor) -> tf.Tensor:
+    """A crossed column's part of the key: a bucketized column's bucket id, else its (imputed, clipped) value."""
+    assert spec.transform is not None
+    return _as_string(transformed if spec.transform.kind == "bucketize" else value)
+
+
+def _cross_key(parts: Sequence[tf.Tensor]) -> tf.Tensor:
+    """The string a cross hashes: each part as ``<byte length>:<value>``, joined by :data:`CROSS_SEPARATOR`.
+
+    The length prefix makes the key unambiguous even when a string value contains the separator.
+    """
+    encoded = [tf.strings.join([tf.strings.as_string(tf.strings.length(part)), part], separator=":") for part in parts]
+    return tf.strings.join(encoded, separator=CROSS_SEPARATOR)
+
+
+def make_preprocessing_fn(
+    columns: Columns, crosses: Sequence[Cross] = ()
+) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
+    """The preprocessing_fn: every feature imputed, clipped (if configured) and transformed under its own name; each
+    cross hashed into ``cross.hash`` ids under ``cross.name``; the label as float32.
+
+    Raises CrossError when a cross does not fit the columns.
+    """
     features = columns.features
     label = columns.label
+    check_crosses(list(crosses), columns)
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        outputs = {name: _apply(_impute(inputs[name], name, spec), name, spec) for name, spec in features.items()}
+        values = {}
+        for name, spec in features.items():
+            value = _impute(inputs[name], name, spec)
+            values[name] = _clip(value, _observed(inputs[name]), name, spec.clip) if spec.clip else value
+        outputs = {name: _apply(values[name], name, spec) for name, spec in features.items()}
+        for cross in crosses:
+            parts = [_cross_part(features[n], values[n], outputs[n]) for n in cross.cross]
+            outputs[cross.name] = tf.strings.to_hash_bucket_fast(_cross_key(parts), cross.hash)
         outputs[label] = tf.cast(inputs[label], tf.float32)
         return outputs
 

@@ -41,6 +41,8 @@ from pathlib import Path
 import yaml
 from measure import run_measured
 
+from pipelines.cluster_config import CLUSTER_STEPS
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 DEMO_DATA = REPO / "data" / "demo" / "*.csv"
@@ -162,8 +164,7 @@ def cold_run(label: str, checkout: Path, work: Path) -> PipelineRun:
 
 def print_runs(runs: list[PipelineRun]) -> None:
     names = list(dict.fromkeys(name for run in runs for name in run.steps))
-    order = ["resolve-data", "ingest", "preprocess", "resolve-warm-start", "train", "resolve-baseline", "evaluate",
-             "push", "summarize", "finalize"]
+    order = list(CLUSTER_STEPS)
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
     columns = "".join(f"{run.label + ' s':>12} {'launch':>7} {'imports':>8} {'work':>7}" for run in runs)
     header = f"{'step':<18}{columns}"

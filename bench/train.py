@@ -199,7 +199,7 @@ def prepare(workdir: Path, rows: int, demo: Any) -> Prepared:
             target.unlink()
     start = time.perf_counter()
     write_demo_data(workdir / "csv", rows=rows)
-    run_ingest(str(workdir / "csv" / "*.csv"), demo.contract, demo.split.model_dump(), ingest_paths)
+    run_ingest([str(workdir / "csv" / "*.csv")], demo.contract, demo.split.model_dump(), ingest_paths)
     stats = run_preprocess(ingest_paths.examples, demo.contract, paths)
     seconds = time.perf_counter() - start
     marker.write_text(json.dumps({"rows": rows}))

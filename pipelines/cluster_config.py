@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PIPELINE_STEPS = (
     "resolve-data",
     "ingest",
+    "validate-data",
     "preprocess",
     "resolve-warm-start",
     "train",
@@ -24,10 +25,12 @@ PIPELINE_STEPS = (
     "push",
     "summarize",
 )
-REGISTRY_STEPS = ("resolve-warm-start", "resolve-baseline", "push")  # read or write the registry (serving volume)
+# Read or write the registry (serving volume); never cached. validate-data compares with the served model's data.
+REGISTRY_STEPS = ("validate-data", "resolve-warm-start", "resolve-baseline", "push")
 EXIT_STEP = "finalize"
 CLUSTER_STEPS = (*PIPELINE_STEPS, EXIT_STEP)
-RETRIED_STEPS = ("resolve-data", "ingest", *REGISTRY_STEPS)
+# Steps whose failures may be passing storage trouble. Not validate-data: its failure is a verdict on the data.
+RETRIED_STEPS = ("resolve-data", "ingest", *(step for step in REGISTRY_STEPS if step != "validate-data"))
 DATA_SCHEMES = ("gs", "s3")
 PIPELINE_ROOT_SCHEMES = ("gs", "s3", "minio")
 
@@ -79,7 +82,8 @@ class Resources(_Section):
 def _default_resources() -> dict[str, Resources]:
     heavy = Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G")
     light = Resources(cpu_request="250m", cpu_limit="1", memory_request="512M", memory_limit="2G")
-    sizes = {step: light for step in ("resolve-data", "resolve-warm-start", "resolve-baseline", "summarize", EXIT_STEP)}
+    small = ("resolve-data", "validate-data", "resolve-warm-start", "resolve-baseline", "summarize", EXIT_STEP)
+    sizes = {step: light for step in small}
     sizes["push"] = Resources()
     return {step: sizes.get(step, heavy) for step in CLUSTER_STEPS}
 

@@ -5,6 +5,7 @@ get their image, resources, retries, object-store credentials, volumes and the G
 """
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from components.push.component import push, resolve_baseline, resolve_warm_start
 from components.resolve_data.component import resolve_data
 from components.train.cluster_component import train_on_cluster
 from components.train.component import train
+from components.validate_data.component import validate_data
 from pipelines.cluster_config import (
     EXIT_STEP,
     PIPELINE_STEPS,
@@ -41,6 +43,7 @@ S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL"  # boto3 (Beam's s3:// filesystem) reads th
 COMPONENTS: dict[str, Callable[..., Any]] = {
     "resolve-data": resolve_data,
     "ingest": ingest,
+    "validate-data": validate_data,
     "preprocess": preprocess,
     "resolve-warm-start": resolve_warm_start,
     "train": train,
@@ -221,16 +224,17 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
         }
         exit_task = configure(ops[EXIT_STEP](pipeline_name=pipeline_name, steps=list(STEPS)), EXIT_STEP)
         with dsl.ExitHandler(exit_task, name="bigtrain-run"):
-            # Lists the data now (newest span, fingerprint): never cached, so a scheduled run sees new data.
-            data = configure(ops["resolve-data"](source=source), "resolve-data")
+            # Lists the data now (the chosen spans, fingerprint): never cached, so a scheduled run sees new data.
+            data = configure(ops["resolve-data"](source=source, spans=json.dumps(config.data.spans)), "resolve-data")
 
             def versions(step: str) -> dict[str, Any]:
                 return {"code_version": code[step], "data_fingerprint": data.outputs["fingerprint"]}
 
             ingested = configure(
                 ops["ingest"](
-                    source=data.outputs["pattern"],
+                    sources=data.outputs["patterns"],
                     data_format=config.data.format,
+                    dedupe_by_key=config.data.dedupe == "key",
                     columns=columns,
                     split_ratios=config.split.model_dump(),
                     **beam,
@@ -238,19 +242,34 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 ),
                 "ingest",
             )
+            # Stops the run before preprocess and train when the data is unfit (config ranges, drift vs the served
+            # model's data); never cached: it reads the registry.
+            validated = configure(
+                ops["validate-data"](
+                    statistics=ingested.outputs["statistics"],
+                    columns=columns,
+                    validation=config.validation.model_dump(mode="json"),
+                    serving_root=serving_root,
+                    model_name=config.push.model_name,
+                ),
+                "validate-data",
+            )
             prepared = configure(
                 ops["preprocess"](
                     examples=ingested.outputs["examples"],
                     columns=columns,
+                    crosses=config.crosses_list(),
                     **beam,
                     **versions("preprocess"),
                 ),
                 "preprocess",
             )
+            prepared.after(validated)
             train_inputs = dict(
                 transformed=prepared.outputs["transformed"],
                 transform_graph=prepared.outputs["transform_graph"],
                 columns=columns,
+                crosses=config.crosses_list(),
                 model_settings=config.model.model_dump(mode="json"),
                 training_settings=config.training.model_dump(mode="json"),
                 # Only a warm-starting run depends on the registry; others keep their cache across pushes.
@@ -297,12 +316,13 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     blessing=evaluated.outputs["blessing"],
                     evaluation=evaluated.outputs["evaluation"],
                     raw_examples=ingested.outputs["examples"],
+                    statistics=ingested.outputs["statistics"],
                     serving_root=serving_root,
                     model_name=config.push.model_name,
                     config_hash=config.config_hash(),
                     train_code_version=code["train"],
                     baseline_version=baseline.outputs["baseline_version"],
-                    data_span=data.outputs["span"],
+                    data_spans=data.outputs["spans"],
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                     **versions("push"),
                 ),
@@ -316,8 +336,10 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     training_logs=trained.outputs["training_logs"],
                     pipeline_name=pipeline_name,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                    data_spans=data.outputs["spans"],
                     served_version=baseline.outputs["served_version"],
                     candidate_is_served=baseline.outputs["candidate_is_served"],
+                    anomalies=validated.outputs["anomalies"],
                 ),
                 "summarize",
             )

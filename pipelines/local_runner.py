@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from kfp import local
 
 from beam_jobs.layout import RUN_SUMMARY_FILE
-from beam_jobs.sources import matching_files
+from beam_jobs.sources import choose_files
 from pipelines.config import RunConfig
 from pipelines.dag import build_pipeline, step_code_versions
 from pipelines.progress import ProgressTap, strip_ansi
@@ -92,7 +92,8 @@ def run_local(
     terminal = terminal or sys.stdout
     started = time.monotonic()
     root = Path(pipeline_root).resolve()
-    matching_files(config.data.source)  # fail fast (exit 2) on missing data; the DAG's resolve-data step hashes it
+    # Fail fast (exit 2) on missing data or spans; the DAG's resolve-data step chooses them again and hashes them.
+    choose_files(config.data.source, config.data.spans)
     arguments = {**step_code_versions(), "checkpoint_root": str(root / CHECKPOINTS_DIR)}
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id

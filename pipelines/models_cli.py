@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from beam_jobs.sources import describe_spans
 from components.push import registry
 from components.push.registry import RegistryEntry, RegistryError
 
@@ -55,13 +56,14 @@ def _row(entry: RegistryEntry, current: int | None) -> dict[str, Any]:
         **entry.to_dict(),
         "rollback_of": entry.rollback_of,
         "test_auc": entry.metrics.get(AUC_METRIC),
+        "data_spans": entry.data_spans,  # also read from entries written before spans could be chosen
         "blessing": _blessing(entry),
         "current": entry.version == current,
     }
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    header = ("VERSION", "PUSHED (UTC)", "TEST AUC", "BLESSING", "DATA", "CODE", "CONFIG", "CURRENT")
+    header = ("VERSION", "PUSHED (UTC)", "TEST AUC", "BLESSING", "DATA", "SPANS", "CODE", "CONFIG", "CURRENT")
     lines = [header]
     for r in rows:
         auc = "-" if r["test_auc"] is None else f"{r['test_auc']:.3f}"
@@ -72,6 +74,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
                 auc,
                 r["blessing"],
                 _short(r["data_fingerprint"]),
+                describe_spans(r["data_spans"]) or "-",
                 _short(r["code_version"]),
                 _short(r["config_hash"]),
                 "*" if r["current"] else "",

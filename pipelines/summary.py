@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from beam_jobs.sources import describe_spans
 from components.notify.run_summary import collect
 from pipelines.progress import StepRecord
 
@@ -71,6 +72,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     """The summary as a few readable lines."""
     status = "succeeded" if summary["ok"] else f"FAILED: {summary['error']}"
     lines = [f"bigtrain run {summary['run_id']} {status} ({summary['seconds']:.1f} s)"]
+    if summary.get("data_spans"):
+        lines.append(f"  spans     {describe_spans(summary['data_spans'])}")
     rows = summary["rows"]
     if rows.get("input") is not None:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["quarantine_reasons"].items()))
@@ -78,6 +81,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  rows      {rows['input']} in → train {rows['train']} · eval {rows['eval']} · test {rows['test']}"
             f" · quarantined {rows['quarantined']}" + (f" ({reasons})" if reasons else "")
         )
+    if summary.get("data_anomalies") is not None:
+        lines.append(f"  anomalies {len(summary['data_anomalies']['anomalies'])} mild (data checks; see the summary)")
     overall = summary["metrics"]["overall"]
     if overall:
         shown = ("auc", "auc_pr", "accuracy", "precision", "recall", "f1", "log_loss")

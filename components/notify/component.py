@@ -9,8 +9,10 @@ def summarize(
     evaluation: Input[Artifact],
     pushed: Input[Artifact],
     training_logs: Input[Artifact],
+    anomalies: Input[Artifact],
     pipeline_name: str,
     run_name: str,
+    data_spans: list,
     run_summary: Output[Artifact],
     served_version: int = 0,
     candidate_is_served: bool = False,
@@ -22,8 +24,10 @@ def summarize(
         evaluation: Evaluate's metrics and blessing.
         pushed: Push's record of what was published.
         training_logs: Train's result, for the validation AUC next to the test metrics.
+        anomalies: validate-data's report: the mild data anomalies of the run and the served version compared with.
         pipeline_name: The KFP pipeline name, for the notification.
         run_name: The KFP run (job) name, for the notification.
+        data_spans: The data spans the run read, oldest first ([]: the source has no spans).
         served_version: The registry's latest version when the run evaluated (0: none).
         candidate_is_served: True when the trained model is byte-identical to that version.
     """
@@ -35,7 +39,14 @@ def summarize(
     from components.notify.webhook import post_status
 
     facts = collect(
-        statistics.path, evaluation.path, pushed.path, training_logs.path, served_version, candidate_is_served
+        statistics.path,
+        evaluation.path,
+        pushed.path,
+        training_logs.path,
+        served_version,
+        candidate_is_served,
+        data_spans=data_spans,
+        anomalies_dir=anomalies.path,
     )
     os.makedirs(run_summary.path, exist_ok=True)
     with open(os.path.join(run_summary.path, RUN_SUMMARY_FILE), "w") as handle:

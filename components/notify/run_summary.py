@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, REPORT_FILE, STATS_FILE
+from beam_jobs.layout import ANOMALIES_FILE, EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, REPORT_FILE, STATS_FILE
 from components.train.result import RESULT_FILE
 
 ROW_KEYS = ("input", "train", "eval", "test", "quarantined")
@@ -35,16 +35,26 @@ def collect(
     training_dir: str = "",
     served_version: int = 0,
     candidate_is_served: bool = False,
+    data_spans: list[str] | None = None,
+    anomalies_dir: str = "",
 ) -> dict[str, Any]:
     """Counts, metrics (and the split they come from), training's validation AUC, blessing, push result and the
-    report's path. An artifact not given (empty path) leaves its facts empty; a given artifact missing its file
-    raises MissingArtifactFile instead of passing for "not blessed"."""
+    report's path, and the data spans trained on. An artifact not given (empty path) leaves its facts empty; a given
+    artifact missing its file raises MissingArtifactFile instead of passing for "not blessed"."""
     stats = _read_json(statistics_dir, STATS_FILE)
     evaluation = _read_json(evaluation_dir, EVALUATION_SUMMARY_FILE)
     pushed = _read_json(pushed_dir, PUSH_RECORD_FILE)
     training = _read_json(training_dir, RESULT_FILE)
+    anomalies = _read_json(anomalies_dir, ANOMALIES_FILE)
     report = os.path.join(evaluation_dir, REPORT_FILE) if evaluation_dir else ""
     return {
+        "data_spans": list(data_spans or []),  # oldest first; [] when the source has no spans
+        # validate-data's anomalies (only mild ones reach a summary: a severe one stops the run before training).
+        "data_anomalies": (
+            {"anomalies": anomalies["anomalies"], "baseline_version": anomalies["baseline_version"]}
+            if anomalies
+            else None
+        ),
         "evaluated_split": evaluation.get("split"),
         # The AUC on the split that chose the model (early stopping): a large gap to the test AUC means overfitting it.
         "validation_auc": training.get("best_eval_auc"),

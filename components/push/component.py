@@ -51,6 +51,7 @@ def push(
     blessing: Input[Artifact],
     evaluation: Input[Artifact],
     raw_examples: Input[Dataset],
+    statistics: Input[Artifact],
     serving_root: str,
     model_name: str,
     config_hash: str,
@@ -58,7 +59,7 @@ def push(
     data_fingerprint: str,
     train_code_version: str,
     baseline_version: int,
-    data_span: int,
+    data_spans: list,
     run_name: str,
     pushed: Output[Artifact],
 ) -> int:
@@ -69,6 +70,7 @@ def push(
         blessing: Evaluate's blessing; an unblessed model is never published.
         evaluation: Evaluate's summary; its test metrics go into the registry entry.
         raw_examples: Raw examples; the eval split feeds the serving check when evaluate did not record one.
+        statistics: Ingest's statistics; its column statistics are published with the model, for drift checks.
         serving_root: The registry root (TF Serving layout); a mounted volume on Kubeflow.
         model_name: The model to publish a version of.
         config_hash: Hash of the run config, recorded in the registry.
@@ -76,13 +78,14 @@ def push(
         data_fingerprint: The input data's fingerprint, recorded in the registry.
         train_code_version: The train step's code hash: the code that produced the model, recorded in the registry.
         baseline_version: The version the model was compared with (0: none).
-        data_span: The data span trained on (-1: the source has no span).
+        data_spans: The data spans trained on, oldest first ([]: the source has no spans).
         run_name: The pipeline run, recorded in the registry so a version can be traced back to it.
     """
     import json
     import os
 
     from beam_jobs.layout import (
+        COLUMN_STATS_FILE,
         EVALUATION_SUMMARY_FILE,
         PUSH_RECORD_FILE,
         SERVING_CHECK_SPLIT,
@@ -107,8 +110,9 @@ def push(
             "run_dir": pushed.uri.rstrip("/").rsplit("/", 2)[0],
             "evaluated_split": TEST_SPLIT,
             "baseline_version": baseline_version or None,
-            "data_span": None if data_span < 0 else data_span,
+            "data_spans": [str(span) for span in data_spans],
         },
+        data_statistics=os.path.join(statistics.path, COLUMN_STATS_FILE),
     )
     os.makedirs(pushed.path, exist_ok=True)
     with open(os.path.join(pushed.path, PUSH_RECORD_FILE), "w") as handle:

@@ -12,7 +12,7 @@ from typing import Any
 
 from beam_jobs.layout import SERVING_CHECK_FILE
 from components.evaluate.analysis import read_blessing
-from components.push.registry import latest, model_digest, publish
+from components.push.registry import LineageValue, latest, model_digest, publish
 from components.push.serving_verdict import recorded_verdict, sample_examples
 
 
@@ -26,12 +26,14 @@ def push_if_blessed(
     config_hash: str,
     code_version: str,
     data_fingerprint: str,
-    lineage: dict[str, str | int | None] | None = None,
+    lineage: dict[str, LineageValue] | None = None,
+    data_statistics: str | None = None,
 ) -> dict[str, Any]:
     """Publish when blessed; the returned record says what happened and why.
 
     ``code_version`` is the train step's (the code that produced the model); ``lineage`` records the run, the
-    evaluated split, the baseline version and the data span in the registry entry.
+    evaluated split, the baseline version and the data spans in the registry entry; ``data_statistics`` (ingest's
+    column statistics file) is published with the model.
     """
     if not read_blessing(blessing_dir):
         return {"pushed": False, "reason": "model not blessed", "version": None, "path": None}
@@ -66,6 +68,7 @@ def push_if_blessed(
         data_fingerprint=data_fingerprint,
         code_version=code_version,
         lineage=lineage,
+        data_statistics=data_statistics,
     )
     return {
         "pushed": True,

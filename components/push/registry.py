@@ -1,7 +1,9 @@
 """Model registry on a TF Serving directory layout: ``<serving_root>/<model_name>/<version>/``.
 
 Each integer-named version directory is a complete SavedModel plus ``bigtrain_version.json`` (its
-``RegistryEntry``). Those directories are the source of truth; ``registry.json`` next to them is an index
+``RegistryEntry``) and, for versions pushed with them, ``column_stats.json``: the statistics of the data the model
+was trained on, so that a later run can measure drift against the served model's data. Neither file is part of the
+model's content digest. Those directories are the source of truth; ``registry.json`` next to them is an index
 that is rebuilt whenever it disagrees with them.
 
 Publishing is atomic: the model is copied into a dot-prefixed temp directory (TF Serving ignores names that
@@ -10,11 +12,11 @@ same model are serialized with ``fcntl.flock`` on ``<serving_root>/<model_name>/
 local (POSIX) filesystems; an object-store backend (GCS/S3) would need a different seam here, e.g. a
 conditional-create on a version marker object instead of a lock and rename.
 
-A rollback (``rollback``) goes through the same publish path: it copies an existing version's files into a new,
-highest version whose entry records ``rollback_of``; nothing is deleted. Nothing may escape the serving root:
-model names are single path components, versions are plain integers, and a model dir holding a symlink that
-points outside it is refused. The JSON files are written 0644 so a serving process under another user can read
-them.
+A rollback (``rollback``) goes through the same publish path: it copies an existing version's files (its data
+statistics included) into a new, highest version whose entry records ``rollback_of``; nothing is deleted. Nothing
+may escape the serving root: model names are single path components, versions are plain integers, and a model dir
+holding a symlink that points outside it is refused. The JSON files are written 0644 so a serving process under
+another user can read them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from beam_jobs.layout import COLUMN_STATS_FILE
+
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "bigtrain_version.json"
@@ -49,6 +53,10 @@ _MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
 _VERSION_RE = re.compile(r"[0-9]+")
 _MAX_PUBLISH_ATTEMPTS = 100
 _CHUNK = 1 << 20
+# Top-level files of a version dir that the registry adds beside the model: never part of its content digest.
+_REGISTRY_FILES = frozenset({METADATA_FILE, COLUMN_STATS_FILE})
+
+LineageValue = str | int | list[str] | None  # run and run_dir, evaluated_split, baseline_version, data_spans
 
 
 class RegistryError(ValueError):
@@ -68,8 +76,18 @@ class RegistryEntry:
     data_fingerprint: str
     code_version: str  # the train step's code version: the code that produced the model
     rollback_of: int | None = None  # the version whose files a rollback republished; None for a normal push
-    # Where the model came from: run, evaluated split, baseline version it was compared with, data span.
-    lineage: dict[str, str | int | None] = field(default_factory=dict)
+    # Where the model came from: run, evaluated split, baseline version it was compared with, data spans (entries
+    # written before spans could be chosen have ``data_span``, an int or None, instead).
+    lineage: dict[str, LineageValue] = field(default_factory=dict)
+
+    @property
+    def data_spans(self) -> list[str]:
+        """The span names the model was trained on; [] without spans (older entries' ``data_span`` is read too)."""
+        spans = self.lineage.get("data_spans")
+        if isinstance(spans, list):
+            return [str(span) for span in spans]
+        old = self.lineage.get("data_span")
+        return [] if old is None else [str(old)]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field; ``rollback_of`` and ``lineage`` only when set (older entries' format)."""
@@ -121,8 +139,8 @@ class PublishResult:
 def model_digest(model_dir: str | Path) -> str:
     """Hex sha256 over the sorted (relative path, bytes) of every file in a SavedModel directory.
 
-    A top-level ``bigtrain_version.json`` is excluded, so the digest of a published version directory equals
-    the digest of the model it was published from.
+    The top-level ``bigtrain_version.json`` and ``column_stats.json`` are excluded, so the digest of a published
+    version directory equals the digest of the model it was published from.
     """
     root = Path(model_dir)
     h = hashlib.sha256()
@@ -140,12 +158,12 @@ def model_digest(model_dir: str | Path) -> str:
 
 
 def _model_files(root: Path) -> list[str]:
-    """Sorted POSIX relative paths of all files under ``root``, minus our top-level metadata file."""
+    """Sorted POSIX relative paths of all files under ``root``, minus the registry's own top-level files."""
     rels = []
     for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
         for name in filenames:
             rel = (Path(dirpath) / name).relative_to(root).as_posix()
-            if rel != METADATA_FILE:
+            if rel not in _REGISTRY_FILES:
                 rels.append(rel)
     return sorted(rels)
 
@@ -322,6 +340,32 @@ def latest(serving_root: str | Path, model_name: str) -> RegistryEntry | None:
     return entries[-1] if entries else None
 
 
+def _read_statistics(path: Path) -> dict[str, Any]:
+    """Column statistics (ingest's ``column_stats.json``) as a dict; RegistryError naming the file otherwise."""
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"data statistics {str(path)!r} unreadable: {e}") from e
+    if not isinstance(parsed, dict):
+        raise RegistryError(f"data statistics {str(path)!r}: expected a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def served_data_statistics(
+    serving_root: str | Path, model_name: str
+) -> tuple[RegistryEntry | None, dict[str, Any] | None]:
+    """The latest complete version and the column statistics of the data it was trained on.
+
+    (None, None) when nothing is published; (entry, None) when that version was pushed without statistics (pushed
+    before they were published). A statistics file that is there but unreadable raises RegistryError naming it.
+    """
+    entry = latest(serving_root, model_name)
+    if entry is None:
+        return None, None
+    path = Path(entry.path) / COLUMN_STATS_FILE
+    return entry, _read_statistics(path) if path.is_file() else None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Writing
 
@@ -393,14 +437,17 @@ def _copy_file(src: str, dst: str) -> str:
     return dst
 
 
-def _stage_model(model_dir: Path, tmp_dir: Path) -> None:
+def _stage_model(model_dir: Path, tmp_dir: Path, statistics: Path | None) -> None:
+    """Copy the model's files, then the data statistics (when given), into ``tmp_dir``."""
     shutil.copytree(
         model_dir,
         tmp_dir,
         dirs_exist_ok=True,
         copy_function=_copy_file,
-        ignore=lambda d, names: [METADATA_FILE] if Path(d) == model_dir else [],
+        ignore=lambda d, names: [n for n in names if n in _REGISTRY_FILES] if Path(d) == model_dir else [],
     )
+    if statistics is not None:
+        os.chmod(_copy_file(str(statistics), str(tmp_dir / COLUMN_STATS_FILE)), JSON_MODE)
 
 
 def _remove_dead_temp_dirs(model_root: Path) -> None:
@@ -432,8 +479,9 @@ def _rename_into_place(tmp_dir: Path, model_root: Path, first_version: int, temp
     raise RegistryError(f"no free version found in {model_root} after {_MAX_PUBLISH_ATTEMPTS} attempts")
 
 
-def _publish_locked(src: Path, model_root: Path, template: RegistryEntry) -> RegistryEntry:
-    """Copy ``src`` to a temp dir and rename it to the next version, then sync the index. Caller holds the lock.
+def _publish_locked(src: Path, model_root: Path, template: RegistryEntry, statistics: Path | None) -> RegistryEntry:
+    """Copy ``src`` (and ``statistics``) to a temp dir and rename it to the next version, then sync the index.
+    Caller holds the lock.
 
     The one place a version is created, shared by ``publish`` and ``rollback``: a failure at any point leaves no
     new version and no temp dir behind.
@@ -442,7 +490,7 @@ def _publish_locked(src: Path, model_root: Path, template: RegistryEntry) -> Reg
     next_version = max(_version_dirs(model_root), default=0) + 1
     tmp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=model_root))
     try:
-        _stage_model(src, tmp_dir)
+        _stage_model(src, tmp_dir, statistics)
         entry = _rename_into_place(tmp_dir, model_root, next_version, template)
     finally:
         # After a successful rename tmp_dir no longer exists; otherwise drop the partial copy.
@@ -460,17 +508,22 @@ def publish(
     config_hash: str,
     data_fingerprint: str,
     code_version: str,
-    lineage: Mapping[str, str | int | None] | None = None,
+    lineage: Mapping[str, LineageValue] | None = None,
+    data_statistics: str | Path | None = None,
     now: datetime | None = None,
 ) -> PublishResult:
     """Atomically publish ``model_dir`` as the next integer version of ``model_name``.
 
+    ``data_statistics`` (ingest's ``column_stats.json``) is published beside the model as ``column_stats.json``.
     Idempotent: if a complete version with the same ``model_digest`` exists it is returned with
     ``created=False`` and nothing is written (except repairing a stale index).
     """
     model_root = _model_root(serving_root, model_name)
     src = Path(model_dir)
     _check_model_dir(src)
+    statistics = None if data_statistics is None else Path(data_statistics)
+    if statistics is not None:
+        _read_statistics(statistics)  # refuse a missing or broken file before anything is written
     template = RegistryEntry(
         version=0,
         path="",
@@ -491,7 +544,7 @@ def publish(
         if existing is not None:
             _sync_index(model_root, entries)
             return PublishResult(entry=existing, created=False)
-        entry = _publish_locked(src, model_root, template)
+        entry = _publish_locked(src, model_root, template, statistics)
     return PublishResult(entry=entry, created=True)
 
 
@@ -530,4 +583,5 @@ def rollback(
         if model_digest(src) != source.model_digest:
             raise RegistryError(f"version {version} of {model_name!r}: files no longer match its recorded digest")
         template = replace(source, version=0, path="", pushed_at=_utc_iso(now), rollback_of=version)
-        return _publish_locked(src, model_root, template)
+        statistics = src / COLUMN_STATS_FILE
+        return _publish_locked(src, model_root, template, statistics if statistics.is_file() else None)

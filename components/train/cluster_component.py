@@ -12,6 +12,7 @@ def train_on_cluster(
     transformed: Input[Dataset],
     transform_graph: Input[Artifact],
     columns: dict,
+    crosses: list,
     model_settings: dict,
     training_settings: dict,
     warm_start_from: str,
@@ -35,6 +36,7 @@ def train_on_cluster(
         transformed: Preprocess's transformed train/eval splits (copied to the shared volume for the job).
         transform_graph: The tf.Transform graph, attached to the exported model.
         columns: The data contract.
+        crosses: The feature crosses preprocess computed (each a categorical model input).
         model_settings: The config's ``model`` section.
         training_settings: The config's ``training`` section; ``workers`` is the number of TFJob worker pods.
         warm_start_from: The latest pushed model to initialize from (``training.warm_start``), or empty.
@@ -57,6 +59,7 @@ def train_on_cluster(
     from kubernetes import client
     from kubernetes import config as kube_config
 
+    from beam_jobs.contract import parse_columns, parse_crosses
     from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.cluster_launcher import staging_dir, train_with_tfjob
     from components.train.request import TrainRequest, resume_key
@@ -65,18 +68,20 @@ def train_on_cluster(
 
     model_config = ModelSettings.model_validate(model_settings)
     training_config = TrainingSettings.model_validate(training_settings)
+    cross_config = parse_crosses(crosses, parse_columns(columns))
     root = os.path.normpath(checkpoint_root)
     if not root.startswith(os.path.normpath(shared_mount_path) + os.sep):
         raise ValueError(
             f"checkpoint_root {checkpoint_root!r} is not on the shared volume mounted at {shared_mount_path!r}: "
             "the job's pods could not read what this step stages there"
         )
-    key = resume_key(code_version, data_fingerprint, model_config, training_config)
+    key = resume_key(code_version, data_fingerprint, model_config, training_config, cross_config)
     staging = staging_dir(root, key)
     request = TrainRequest(
         transformed_dir=transformed.path,
         transform_graph_dir=transform_graph.path,
         columns=columns,
+        crosses=cross_config,
         model=model_config,
         training=training_config,
         model_dir=model.path,

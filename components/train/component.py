@@ -7,6 +7,7 @@ def train(
     transformed: Input[Dataset],
     transform_graph: Input[Artifact],
     columns: dict,
+    crosses: list,
     model_settings: dict,
     training_settings: dict,
     warm_start_from: str,
@@ -22,6 +23,7 @@ def train(
         transformed: Preprocess's transformed train/eval splits.
         transform_graph: The tf.Transform graph, attached to the exported model.
         columns: The data contract.
+        crosses: The feature crosses preprocess computed (each a categorical model input).
         model_settings: The config's ``model`` section.
         training_settings: The config's ``training`` section (``workers`` > 1 starts that many local workers).
         warm_start_from: The latest pushed model to initialize from (``training.warm_start``), or empty.
@@ -37,6 +39,7 @@ def train(
     import shutil
     from dataclasses import asdict
 
+    from beam_jobs.contract import parse_columns, parse_crosses
     from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.launch import train_locally
     from components.train.request import TrainRequest, resume_key
@@ -44,11 +47,13 @@ def train(
 
     model_config = ModelSettings.model_validate(model_settings)
     training_config = TrainingSettings.model_validate(training_settings)
-    key = resume_key(code_version, data_fingerprint, model_config, training_config)
+    cross_config = parse_crosses(crosses, parse_columns(columns))
+    key = resume_key(code_version, data_fingerprint, model_config, training_config, cross_config)
     request = TrainRequest(
         transformed_dir=transformed.path,
         transform_graph_dir=transform_graph.path,
         columns=columns,
+        crosses=cross_config,
         model=model_config,
         training=training_config,
         model_dir=model.path,

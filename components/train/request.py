@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from beam_jobs.contract import Cross
 from components.train.settings import ModelSettings, TrainingSettings
 
 
@@ -21,6 +23,7 @@ class TrainRequest(BaseModel):
     transformed_dir: str = Field(description="preprocess's transformed splits: <dir>/{train,eval}/part*")
     transform_graph_dir: str
     columns: dict[str, Any] = Field(description="the data contract, as beam_jobs.contract.columns_to_dict gives it")
+    crosses: list[Cross] = Field(default_factory=list, description="the feature crosses preprocess computed")
     model: ModelSettings
     training: TrainingSettings
     model_dir: str = Field(description="where the chief exports the SavedModel")
@@ -40,11 +43,23 @@ class TrainRequest(BaseModel):
         return cls.model_validate_json(Path(path).read_text())
 
 
-def resume_key(code_version: str, data_fingerprint: str, model: ModelSettings, training: TrainingSettings) -> str:
+def resume_key(
+    code_version: str,
+    data_fingerprint: str,
+    model: ModelSettings,
+    training: TrainingSettings,
+    crosses: Sequence[Cross] = (),
+) -> str:
     """A key that is the same for every retry of one train step and different for any other: the step's code, its
-    data and its settings (what KFP's cache key holds too). Names the step's backup directory."""
+    data, its settings and its crosses (what KFP's cache key holds too). Names the step's backup directory."""
     payload = json.dumps(
-        [code_version, data_fingerprint, model.model_dump(mode="json"), training.model_dump(mode="json")],
+        [
+            code_version,
+            data_fingerprint,
+            model.model_dump(mode="json"),
+            training.model_dump(mode="json"),
+            [cross.model_dump(mode="json") for cross in crosses],
+        ],
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.contract import Columns, Cross, check_crosses, parse_columns
 from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, split_files
 from beam_jobs.transform import categorical_cardinality
 from components.train import distribute
@@ -41,12 +41,30 @@ class NonFiniteLossError(RuntimeError):
     """Training diverged: the loss became NaN or infinite."""
 
 
-def model_inputs(columns: Columns, tft_output: tft.TFTransformOutput) -> list[FeatureInput]:
-    """The model's inputs, with each categorical feature's cardinality from the transform graph."""
-    return [
+class TransformMismatchError(ValueError):
+    """The transform graph does not compute the features the request's columns and crosses describe."""
+
+
+def model_inputs(
+    columns: Columns, tft_output: tft.TFTransformOutput, crosses: Sequence[Cross] = ()
+) -> list[FeatureInput]:
+    """The model's inputs, with each categorical feature's cardinality from the transform graph; a cross is a
+    categorical input with ``cross.hash`` ids.
+
+    Raises TransformMismatchError when the graph's transformed features are not these inputs and the label.
+    """
+    inputs = [
         FeatureInput(name, categorical_cardinality(name, spec, tft_output.vocabulary_size_by_name))
         for name, spec in columns.features.items()
-    ]
+    ] + [FeatureInput(cross.name, cross.hash) for cross in crosses]
+    expected = {feature.name for feature in inputs} | {columns.label}
+    computed = set(tft_output.transformed_feature_spec())
+    if computed != expected:
+        raise TransformMismatchError(
+            f"the transform graph does not match the columns and crosses (missing: {sorted(expected - computed)}, "
+            f"unexpected: {sorted(computed - expected)}); preprocess and train must get the same columns and crosses"
+        )
+    return inputs
 
 
 @contextlib.contextmanager
@@ -125,6 +143,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
     started = time.monotonic()
     settings, model_settings = request.training, request.model
     columns = parse_columns(request.columns)
+    check_crosses(request.crosses, columns)
     workers = distribute.worker_count(tf_config)
     chief = distribute.is_chief(tf_config)
     keras.utils.set_random_seed(settings.seed)
@@ -151,7 +170,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
         steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
         with strategy.scope():
             model = build_model(
-                model_inputs(columns, tft_output),
+                model_inputs(columns, tft_output, request.crosses),
                 hidden_units=list(model_settings.hidden_units),
                 dropout=model_settings.dropout,
                 max_embedding_dim=model_settings.max_embedding_dim,

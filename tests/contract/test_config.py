@@ -195,3 +195,56 @@ def test_config_hash_is_stable_and_sensitive(raw):
     assert first == parse_config(copy.deepcopy(raw)).config_hash()
     raw["training"]["epochs"] = 9
     assert parse_config(raw).config_hash() != first
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda r: r.update(crosses=[{"cross": ["region", "churned"], "hash": 8}]),
+            "run.yaml: crosses[0]: 'churned' is a label column; cross feature columns only",
+        ),
+        (
+            lambda r: r.update(
+                crosses=[{"cross": ["region", "plan"], "hash": 8}, {"cross": ["plan", "nope"], "hash": 8}]
+            ),
+            "run.yaml: crosses[1]: no column named 'nope'",
+        ),
+        (
+            lambda r: r.update(crosses=[{"cross": ["region", "age"], "hash": 8}]),
+            "run.yaml: crosses[0]: 'age' is a float column with transform zscore; cross it bucketized",
+        ),
+        (lambda r: r.update(crosses=[{"cross": ["region"], "hash": 8}]), "run.yaml: crosses[0].cross: List should"),
+        (lambda r: r.update(crosses=[{"cross": ["region", "plan"], "hash": 1}]), "run.yaml: crosses[0].hash: Input"),
+        (
+            lambda r: r["columns"]["region"].update(clip={"upper": 0.99}),
+            "run.yaml: columns.region: clip applies to numeric feature columns only",
+        ),
+        (
+            lambda r: r["columns"]["churned"].update(clip={"lower": 0.01}),
+            "run.yaml: columns.churned: clip applies to numeric feature columns only",
+        ),
+        (
+            lambda r: r["columns"]["age"].update(clip={"lower": 0.9, "upper": 0.1}),
+            "run.yaml: columns.age.clip: lower 0.9 must be below upper 0.1",
+        ),
+    ],
+)
+def test_bad_cross_or_clip_names_the_field(raw, mutate, expected):
+    mutate(raw)
+    assert config_error(raw).startswith(expected)
+
+
+def test_crosses_and_clips_load_and_reach_the_steps_as_json(raw):
+    import json
+
+    from beam_jobs.contract import parse_columns, parse_crosses
+
+    raw["crosses"] = [{"cross": ["region", "plan"], "hash": 64}, {"cross": ["device", "hour", "income"], "hash": 512}]
+    raw["columns"]["age"]["clip"] = {"lower": 0.01, "upper": 0.99}
+    config = parse_config(raw)
+    assert [cross.name for cross in config.crosses] == ["region_x_plan", "device_x_hour_x_income"]
+    # What pipelines/dag.py passes to preprocess and train, and what those steps read back.
+    contract = parse_columns(json.loads(json.dumps(config.columns_dict())))
+    assert contract.columns["age"].clip == config.contract.columns["age"].clip
+    assert parse_crosses(json.loads(json.dumps(config.crosses_list())), contract) == config.crosses

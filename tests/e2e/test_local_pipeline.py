@@ -21,7 +21,7 @@ from tests.conftest import DEMO_CONFIG
 pytestmark = pytest.mark.slow
 # evaluate too: the candidate is the served model, so its first evaluation (no baseline) is the one that counts.
 CACHED_ON_RERUN = ("ingest", "preprocess", "train", "evaluate")
-ALWAYS_RUN = ("resolve-data", "resolve-baseline", "push", "summarize", "finalize")
+ALWAYS_RUN = ("resolve-data", "validate-data", "resolve-baseline", "push", "summarize", "finalize")
 
 
 class _Webhook(BaseHTTPRequestHandler):
@@ -95,7 +95,9 @@ def test_first_run_runs_every_step_and_pushes(runs):
     entry = json.loads((work / "serving" / "demo" / "1" / "bigtrain_version.json").read_text())
     assert entry["code_version"] == first["inputs"]["train_code"]
     assert entry["lineage"]["evaluated_split"] == "test" and entry["lineage"]["run"].startswith("bigtrain-demo")
-    assert entry["lineage"]["baseline_version"] is None and entry["lineage"]["data_span"] is None
+    assert entry["lineage"]["baseline_version"] is None and entry["lineage"]["data_spans"] == []
+    # The data statistics the model was trained on are published with it (the demo source has no spans).
+    assert (work / "serving" / "demo" / "1" / "column_stats.json").is_file() and first["data_spans"] == []
 
 
 def test_second_run_is_served_from_cache_and_pushes_nothing_new(runs):

@@ -94,7 +94,7 @@ def test_every_step_inside_the_exit_handler_and_cached_only_when_deterministic(c
             "outputParameterKey": "fingerprint",
             "producerTask": "resolve-data",
         }
-    assert tasks["ingest"]["inputs"]["parameters"]["source"]["taskOutputParameter"]["producerTask"] == "resolve-data"
+    assert tasks["ingest"]["inputs"]["parameters"]["sources"]["taskOutputParameter"]["producerTask"] == "resolve-data"
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

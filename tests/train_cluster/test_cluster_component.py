@@ -16,6 +16,7 @@ import pytest
 from kfp.dsl import Artifact, Dataset, Model
 from kubernetes.client import Configuration
 
+from beam_jobs.contract import Cross
 from components.train.cluster_component import train_on_cluster
 from components.train.cluster_launcher import TrainingJobFailed, stage, staged_request
 from components.train.request import TrainRequest, resume_key
@@ -25,6 +26,13 @@ from tests.train_cluster.fake_k8s import SUCCEEDED, FakeKubernetes, FakePod, fai
 MODEL = {"hidden_units": [8], "dropout": 0.0}
 TRAINING = {"epochs": 2, "workers": 2}
 RESULT = {"best_eval_auc": 0.81, "epochs_run": 2, "best_epoch": 2, "workers": 2, "chief": True}
+COLUMNS = {
+    "x": {"type": "float"},
+    "c": {"type": "string", "transform": {"hash": 4}},
+    "k": {"type": "int"},
+    "y": {"type": "int", "role": "label"},
+}
+CROSSES = [Cross(cross=["c", "k"], hash=8)]
 
 
 @pytest.fixture
@@ -68,7 +76,8 @@ def _inputs(tmp_path: Path) -> dict[str, Any]:
 def _run(tmp_path: Path, volume: Path, **changes: Any) -> tuple[float, dict[str, Any]]:
     arguments = {
         **_inputs(tmp_path),
-        "columns": {"x": {"type": "float"}, "y": {"type": "int", "role": "label"}},
+        "columns": COLUMNS,
+        "crosses": [cross.model_dump() for cross in CROSSES],
         "model_settings": MODEL,
         "training_settings": TRAINING,
         "warm_start_from": "",
@@ -89,7 +98,7 @@ def _run(tmp_path: Path, volume: Path, **changes: Any) -> tuple[float, dict[str,
 
 
 def _key() -> str:
-    return resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(**TRAINING))
+    return resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(**TRAINING), CROSSES)
 
 
 def _play_chief(seen: list[TrainRequest], result: dict[str, Any] | None = RESULT):
@@ -125,6 +134,7 @@ def test_stages_on_the_shared_volume_runs_the_job_and_brings_the_model_back(
     assert (request.model_dir, request.logs_dir) == (str(staging / "model"), str(staging / "logs"))
     assert request.backup_dir == str(staging / "backup")
     assert request.train_examples == 1200 and request.training.workers == 2 and request.warm_start_from == ""
+    assert request.columns == COLUMNS and request.crosses == CROSSES  # what every pod builds its model from
     (create,) = k8s.calls("POST")
     pod = create.body["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
     assert create.body["metadata"]["name"] == f"bigtrain-train-{_key()}"

@@ -32,6 +32,19 @@ def test_missing_data_exits_2_before_running_anything(tmp_path: Path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("bigtrain-*"))
 
 
+def test_a_listed_span_without_files_exits_2_naming_it(tmp_path: Path):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["data"]["source"] = str(tmp_path / "data" / "span-{SPAN}" / "*.csv")
+    config["data"]["spans"] = ["2026-11-27", "2026-11-28"]
+    (tmp_path / "data" / "span-2026-11-27").mkdir(parents=True)
+    (tmp_path / "data" / "span-2026-11-27" / "part-0.csv").write_text("a\n1\n")
+    (tmp_path / "spans.yaml").write_text(yaml.safe_dump(config))
+    result = _bigtrain("run", "--config", "spans.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "data.spans: no files for span 2026-11-28 under data.source" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("bigtrain-*"))
+
+
 def test_compile_writes_kfp_yaml_and_warns_on_a_tag(tmp_path: Path):
     result = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "p.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from beam_jobs.column_stats import ColumnStatistics
+from beam_jobs.column_stats import QUANTILES, TOP_VALUES, ColumnStatistics
 from beam_jobs.ingest import IngestPaths, run_ingest
 from beam_jobs.layout import COLUMN_STATS_FILE, SPLITS
 from tests.unit.test_ingest import HEADER, RATIOS, ROW, _write
@@ -37,7 +37,8 @@ def test_numbers_and_strings_are_summarised_exactly_on_small_data() -> None:
     assert (age["count"], age["missing"]) == (7, 2) and age["missing_ratio"] == pytest.approx(2 / 7)
     assert (age["min"], age["max"]) == (18.0, 62.25)
     assert age["mean"] == pytest.approx(present.mean()) and age["std"] == pytest.approx(present.std())
-    assert age["quantiles"][0] == 18.0 and age["quantiles"][-1] == 62.25 and len(age["quantiles"]) == 11
+    assert age["quantiles"][0] == 18.0 and age["quantiles"][-1] == 62.25 and len(age["quantiles"]) == QUANTILES + 1
+    assert age["quantiles"] == sorted(age["quantiles"]) and set(age["quantiles"]) == set(present)
     plan = stats["plan"]
     assert (plan["count"], plan["missing"], plan["distinct"]) == (7, 1, 3)
     assert plan["top_values"] == [
@@ -45,6 +46,34 @@ def test_numbers_and_strings_are_summarised_exactly_on_small_data() -> None:
         {"value": "premium", "count": 2},
         {"value": "family", "count": 1},
     ]
+    assert plan["top_values_complete"] is True
+
+
+def test_ints_beyond_float_precision_are_summarised_not_refused() -> None:
+    """An int64 beyond 2**53 has no exact float64: its statistics round instead of failing the ingest job."""
+    ints = pa.array([2**62, -(2**63), 5], pa.int64())
+    stats = _combine(pa.RecordBatch.from_arrays([ints, pa.array([b"a"] * 3)], ["big", "plan"]))
+    assert (stats["big"]["min"], stats["big"]["max"]) == (float(-(2**63)), float(2**62))
+
+
+def test_quantiles_are_equal_mass_boundaries():
+    values = np.arange(1000, dtype=np.float32)
+    stats = _combine(*(_batch(list(part), [b"x"] * len(part)) for part in np.array_split(values, 4)))
+    step = len(values) / QUANTILES
+    assert stats["age"]["quantiles"] == pytest.approx([min(i * step, 999) for i in range(QUANTILES + 1)], abs=1.0)
+
+
+def test_top_values_list_every_value_up_to_their_limit_and_say_when_they_do_not():
+    """Counts stay exact past TOP_VALUES distinct values (the sketch holds more than it lists)."""
+    few = [f"v{i:03d}".encode() for i in range(TOP_VALUES) for _ in range(i + 2)]
+    many = few + [f"w{i:03d}".encode() for i in range(50)]
+    complete, partial = (_combine(_batch([None] * len(plans), plans))["plan"] for plans in (few, many))
+    assert complete["distinct"] == len(complete["top_values"]) == TOP_VALUES and complete["top_values_complete"]
+    assert partial["distinct"] == TOP_VALUES + 50 and not partial["top_values_complete"]
+    assert len(partial["top_values"]) == TOP_VALUES
+    assert partial["top_values"] == complete["top_values"]  # the 50 values seen once are left out
+    assert complete["top_values"][0] == {"value": f"v{TOP_VALUES - 1:03d}", "count": TOP_VALUES + 1}
+    assert complete["top_values"][-1] == {"value": "v000", "count": 2}
 
 
 def test_merged_bundles_give_what_one_pass_gives() -> None:
@@ -66,6 +95,7 @@ def test_a_column_with_no_values_has_counts_and_no_numbers() -> None:
         "quantiles": [],
     }
     assert stats["plan"]["distinct"] == 0 and stats["plan"]["top_values"] == []
+    assert stats["plan"]["top_values_complete"] is True
 
 
 def test_ingest_writes_each_splits_column_statistics(tmp_path: Path, demo_config) -> None:

@@ -28,7 +28,7 @@ from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Model
 
 from beam_jobs import sources
-from beam_jobs.contract import Columns, parse_columns
+from beam_jobs.contract import Columns, Cross, CrossError, parse_columns
 from beam_jobs.layout import (
     EVAL_SPLIT,
     RUN_STATUS_FILE,
@@ -168,7 +168,8 @@ REASONS = {"missing_label": 6, "bad_number": 3}
 def ingest_lib(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     stats_type = source_dataclass("beam_jobs.ingest", "IngestStats")
     labels = {"train": {"0": 40, "1": 21}, "eval": {"0": 10, "1": 7}, "test": {"0": 8, "1": 5}}
-    stats = stats_type(**COUNTS, quarantine_reasons=REASONS, files=["/data/a.csv", "/data/b.csv"], labels=labels)
+    files = ["/data/span-2/a.parquet", "/data/span-3/a.parquet"]
+    stats = stats_type(**COUNTS, quarantine_reasons=REASONS, files=files, labels=labels, format="parquet")
     run_ingest = Recorder(source_signature("beam_jobs.ingest", "run_ingest"), returns=stats)
     return stub_module(
         monkeypatch,
@@ -188,8 +189,9 @@ def _ingest(**changes: Any) -> dict[str, Any]:
         "statistics": remote(Artifact, "ingest/statistics"),
     }
     arguments = {
-        "source": "data/span-3/*.csv",
-        "data_format": "csv",
+        "sources": ["data/span-2/*.parquet", "data/span-3/*.parquet"],
+        "data_format": "parquet",
+        "dedupe_by_key": True,
         "columns": COLUMNS,
         "split_ratios": SPLIT,
         **BEAM,
@@ -199,13 +201,15 @@ def _ingest(**changes: Any) -> dict[str, Any]:
     return {**artifacts, "returned": returned}
 
 
-def test_ingest_hands_the_library_the_source_the_contract_the_ratios_and_each_output(ingest_lib):
+def test_ingest_hands_the_library_the_sources_the_format_the_contract_the_ratios_and_each_output(ingest_lib):
     artifacts = _ingest()
     call = dict(ingest_lib.run_ingest.only)
     assert isinstance(call["columns"], Columns)
     call.pop("block_bytes", None)  # a tuning knob the adapter leaves at the library's default
     assert call == {
-        "source": "data/span-3/*.csv",
+        "sources": ["data/span-2/*.parquet", "data/span-3/*.parquet"],
+        "data_format": "parquet",
+        "dedupe_by_key": True,
         "columns": parse_columns(COLUMNS),
         "ratios": SPLIT,
         "paths": ingest_lib.IngestPaths(
@@ -235,7 +239,7 @@ def test_ingest_returns_the_input_rows_and_records_the_counts_on_its_artifacts(i
 @pytest.mark.parametrize(
     ("changes", "error", "message"),
     [
-        ({"data_format": "parquet"}, ValueError, r"data\.format 'parquet' is not supported"),
+        ({"data_format": "xml"}, ValueError, r"data\.format 'xml' is not one of csv, parquet, jsonl, tfrecord"),
         ({"columns": NO_LABEL}, pydantic.ValidationError, "exactly one column needs role: label"),
     ],
 )
@@ -271,7 +275,7 @@ def _preprocess(examples: Dataset | None = None, **changes: Any) -> dict[str, An
         "transformed": remote(Dataset, "preprocess/transformed"),
         "transform_graph": remote(Artifact, "preprocess/transform_graph"),
     }
-    arguments = {"columns": COLUMNS, **BEAM, **VERSIONS}
+    arguments = {"columns": COLUMNS, "crosses": [], **BEAM, **VERSIONS}
     preprocess(**artifacts, **{**arguments, **changes})
     return artifacts
 
@@ -299,21 +303,75 @@ def test_preprocess_refuses_an_invalid_contract_before_running(preprocess_lib):
     assert preprocess_lib.run_preprocess.calls == []
 
 
+CROSS_COLUMNS = {**COLUMNS, "region": {"type": "string", "transform": {"hash": 8}}}
+CROSSES = [{"cross": ["plan", "region"], "hash": 16}]
+
+
+def test_preprocess_hands_the_library_the_validated_crosses(preprocess_lib):
+    _preprocess(columns=CROSS_COLUMNS, crosses=CROSSES)
+    assert preprocess_lib.run_preprocess.only["crosses"] == [Cross(cross=["plan", "region"], hash=16)]
+
+
+@pytest.mark.parametrize(
+    ("crosses", "error", "message"),
+    [
+        ([{"cross": ["plan", "age"], "hash": 4}], CrossError, r"crosses\[0\]: 'age' is a float column"),
+        ([{"cross": ["plan", "churned"], "hash": 4}], CrossError, r"crosses\[0\]: 'churned' is a label column"),
+        ([{"cross": ["plan", "region"], "hash": 1}], pydantic.ValidationError, "hash"),
+    ],
+)
+def test_preprocess_refuses_a_bad_cross_before_running(preprocess_lib, crosses, error, message):
+    with pytest.raises(error, match=message):
+        _preprocess(columns=CROSS_COLUMNS, crosses=crosses)
+    assert preprocess_lib.run_preprocess.calls == []
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # resolve-data
 
 
-@pytest.mark.parametrize(("span", "output"), [(12, 12), (0, 0), (None, -1)])
-def test_resolve_data_outputs_the_pattern_span_and_fingerprint(monkeypatch, capsys, span, output):
-    resolved = sources.ResolvedSource("data/span-12/*.csv", span, ("a.csv", "b.csv"), "f1")
-    resolve_source = Recorder.of(sources.resolve_source, returns=resolved)
+SPANS = ("2026-11-27", "2026-11-28")
+
+
+@pytest.mark.parametrize(
+    ("spans", "selection", "resolved", "said"),
+    [
+        ('["2026-11-28", "2026-11-27"]', ["2026-11-28", "2026-11-27"], SPANS, "span 2026-11-27, 2026-11-28: 2 file"),
+        ("3", 3, SPANS, "span 2026-11-27, 2026-11-28 (only 2 of the 3 requested have files): 2 file"),
+        ('"latest"', "latest", SPANS[1:], "span 2026-11-28: 2 file(s) under data/span-{SPAN}/*.csv (fingerprint f1)"),
+    ],
+)
+def test_resolve_data_parses_the_selection_and_outputs_patterns_spans_and_fingerprint(
+    monkeypatch, capsys, spans, selection, resolved, said
+):
+    patterns = tuple(f"data/span-{span}/*.csv" for span in resolved)
+    resolve_source = Recorder.of(
+        sources.resolve_source, returns=sources.ResolvedSource(patterns, resolved, ("a.csv", "b.csv"), "f1")
+    )
     monkeypatch.setattr(sources, "resolve_source", resolve_source)
-    outputs = resolve_data("data/span-{SPAN}/*.csv")
-    assert resolve_source.only == {"source": "data/span-{SPAN}/*.csv"}
+    outputs = resolve_data("data/span-{SPAN}/*.csv", spans)
+    assert resolve_source.only == {"source": "data/span-{SPAN}/*.csv", "spans": selection}
     # The names KFP publishes the outputs under are the declared ones, and the DAG wires them by name.
     assert outputs._fields == inspect.signature(resolve_data).return_annotation._fields
-    assert (outputs.pattern, outputs.span, outputs.fingerprint) == ("data/span-12/*.csv", output, "f1")
-    assert "2 file(s) match data/span-12/*.csv (fingerprint f1)" in capsys.readouterr().out
+    assert (outputs.patterns, outputs.spans, outputs.fingerprint) == (list(patterns), list(resolved), "f1")
+    assert said in capsys.readouterr().out
+
+
+def test_resolve_data_without_spans_outputs_the_source_and_no_spans(monkeypatch, capsys):
+    resolved = sources.ResolvedSource(("data/*.csv",), (), ("a.csv",), "f2")
+    monkeypatch.setattr(sources, "resolve_source", Recorder.of(sources.resolve_source, returns=resolved))
+    outputs = resolve_data("data/*.csv", '"latest"')
+    assert (outputs.patterns, outputs.spans, outputs.fingerprint) == (["data/*.csv"], [], "f2")
+    assert "resolve-data: 1 file(s) match data/*.csv (fingerprint f2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spans", ["0", '"newest"', "latest", '{"n": 2}'])
+def test_resolve_data_refuses_a_malformed_selection_naming_it(monkeypatch, spans):
+    resolve_source = Recorder.of(sources.resolve_source)
+    monkeypatch.setattr(sources, "resolve_source", resolve_source)
+    with pytest.raises(ValueError, match=r"^spans: expected latest, a positive number or a list of span names"):
+        resolve_data("data/span-{SPAN}/*.csv", spans)
+    assert resolve_source.calls == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -348,6 +406,7 @@ def _train(tmp_path: Path, transformed: Dataset | None = None, **changes: Any) -
         "transformed": transformed or remote(Dataset, "preprocess/transformed", train_rows=61, eval_rows=17),
         "transform_graph": remote(Artifact, "preprocess/transform_graph"),
         "columns": COLUMNS,
+        "crosses": [],
         "model_settings": MODEL,
         "training_settings": TRAINING,
         "warm_start_from": "/serving/churn/3",
@@ -395,6 +454,19 @@ def test_train_keys_its_backup_on_the_validated_settings(tmp_path: Path, train_l
     _train(tmp_path, training_settings={}, code_version="code-2")
     first, same, other = (call["request"].backup_dir for call in train_lib.calls)
     assert first == same != other
+
+
+def test_train_hands_every_worker_the_validated_crosses_and_keys_its_backup_on_them(
+    tmp_path: Path, train_lib: Recorder
+):
+    _train(tmp_path, columns=CROSS_COLUMNS)
+    _train(tmp_path, columns=CROSS_COLUMNS, crosses=CROSSES)
+    plain, crossed = (call["request"] for call in train_lib.calls)
+    assert plain.crosses == [] and crossed.crosses == [Cross(cross=["plan", "region"], hash=16)]
+    assert plain.backup_dir != crossed.backup_dir  # another model: it must not resume the other's backup
+    with pytest.raises(CrossError, match=r"crosses\[0\]: no column named 'regio'"):
+        _train(tmp_path, columns=CROSS_COLUMNS, crosses=[{"cross": ["plan", "regio"], "hash": 16}])
+    assert len(train_lib.calls) == 2
 
 
 def test_train_removes_its_backup_after_success_and_keeps_it_for_a_retry(tmp_path: Path, train_lib: Recorder):
@@ -487,6 +559,7 @@ def _train_on_cluster(tmp_path: Path, **changes: Any) -> tuple[float, dict[str, 
         "transformed": remote(Dataset, "preprocess/transformed", train_rows=61, eval_rows=17),
         "transform_graph": remote(Artifact, "preprocess/transform_graph"),
         "columns": COLUMNS,
+        "crosses": [],
         "model_settings": MODEL,
         "training_settings": {"epochs": 2, "workers": 3},
         "warm_start_from": "",
@@ -527,6 +600,18 @@ def test_cluster_train_passes_both_row_counts_like_the_local_step(tmp_path: Path
     _train_on_cluster(tmp_path)
     request = cluster_lib.launched.only["request"]
     assert (request.train_examples, request.eval_examples) == (61, 17)
+
+
+def test_cluster_train_carries_the_crosses_like_the_local_step(tmp_path: Path, cluster_lib):
+    _train_on_cluster(tmp_path, columns=CROSS_COLUMNS, crosses=CROSSES)
+    launched = cluster_lib.launched.only
+    crosses = [Cross(cross=["plan", "region"], hash=16)]
+    assert launched["request"].crosses == crosses
+    key = resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(epochs=2, workers=3), crosses)
+    assert launched["staging"] == f"/mnt/shared/.bigtrain/checkpoints/{key}"
+    with pytest.raises(CrossError, match=r"crosses\[0\]: 'age' is a float column"):
+        _train_on_cluster(tmp_path, columns=CROSS_COLUMNS, crosses=[{"cross": ["age", "plan"], "hash": 4}])
+    assert len(cluster_lib.launched.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -612,12 +697,14 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, monke
     for name, fake in (("collect", collect), ("headline", headline)):
         monkeypatch.setattr(run_summary, name, fake)
     monkeypatch.setattr(webhook, "post_status", post)
-    inputs = {name: remote(Artifact, name) for name in ("statistics", "evaluation", "pushed", "training_logs")}
+    names = ("statistics", "evaluation", "pushed", "training_logs", "anomalies")
+    inputs = {name: remote(Artifact, name) for name in names}
     out = local(Artifact, tmp_path, "run_summary")
     summarize(
         **inputs,
         pipeline_name="bigtrain-churn",
         run_name="run-7",
+        data_spans=["41", "42"],
         run_summary=out,
         served_version=4,
         candidate_is_served=True,
@@ -630,6 +717,8 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, monke
         "training_dir": inputs["training_logs"].path,
         "served_version": 4,
         "candidate_is_served": True,
+        "data_spans": ["41", "42"],
+        "anomalies_dir": inputs["anomalies"].path,
     }
     assert headline.calls[0] == {"facts": FACTS}
     written = json.loads((Path(out.path) / RUN_SUMMARY_FILE).read_text())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 from pathlib import Path
 
 import pytest
 
-from beam_jobs.sources import data_fingerprint
+from beam_jobs.sources import SpanSelection, resolve_source
 from pipelines import fingerprint
 from pipelines.fingerprint import module_closure
 
@@ -19,6 +20,10 @@ def _write_data(directory: Path) -> list[Path]:
     files[0].write_text("a,b\n1,2\n")
     files[1].write_text("a,b\n3,4\n")
     return files
+
+
+def data_fingerprint(source: str, spans: SpanSelection = "latest") -> str:
+    return resolve_source(source, spans).fingerprint
 
 
 def test_data_fingerprint_follows_content_not_mtime(tmp_path: Path):
@@ -54,6 +59,49 @@ def test_data_fingerprint_sees_added_and_renamed_files(tmp_path: Path):
 def test_data_fingerprint_fails_on_an_empty_glob(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"no files match"):
         data_fingerprint(str(tmp_path / "nothing-*.csv"))
+
+
+def _spans(root: Path, *names: str) -> str:
+    """Spans holding identical bytes under identical file names: only the span names tell them apart."""
+    for name in names:
+        _write_data(root / f"span-{name}")
+    return str(root / "span-{SPAN}" / "*.csv")
+
+
+@pytest.mark.parametrize("spans", ["latest", 2])
+def test_a_new_span_changes_the_fingerprint_nothing_new_does_not(tmp_path: Path, spans: SpanSelection):
+    source = _spans(tmp_path, "2026-11-26", "2026-11-27")
+    before = data_fingerprint(source, spans)
+    assert data_fingerprint(source, spans) == before  # the next scheduled run, nothing arrived: cached
+    _spans(tmp_path, "2026-11-28")
+    after = data_fingerprint(source, spans)
+    assert after != before  # a new span arrived, with the same file names and bytes as the others
+    assert data_fingerprint(source, spans) == after
+
+
+def test_a_listed_selection_ignores_new_spans_and_changes_with_the_list(tmp_path: Path):
+    source = _spans(tmp_path, "1", "2", "3")
+    listed = data_fingerprint(source, ["1", "2"])
+    _spans(tmp_path, "4")
+    assert data_fingerprint(source, ["1", "2"]) == listed
+    assert data_fingerprint(source, ["2", "1"]) == listed  # the same spans in another order are the same data
+    assert data_fingerprint(source, ["1", "3"]) != listed
+    assert data_fingerprint(source, 2) != data_fingerprint(source, 3)
+
+
+def test_a_span_changes_the_fingerprint_when_its_content_changes(tmp_path: Path):
+    source = _spans(tmp_path, "1", "2")
+    before = data_fingerprint(source, 2)
+    (tmp_path / "span-1" / "part-00000.csv").write_text("a,b\n9,9\n")  # the older span of the window
+    assert data_fingerprint(source, 2) != before
+
+
+def test_a_source_without_spans_keeps_the_fingerprint_it_had_before_spans(tmp_path: Path):
+    _write_data(tmp_path / "data")
+    digest = hashlib.sha256()
+    for path in sorted((tmp_path / "data").glob("*.csv")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    assert data_fingerprint(str(tmp_path / "data" / "*.csv")) == digest.hexdigest()[:16]
 
 
 def test_train_closure_has_its_library_code_and_nothing_else():

@@ -96,7 +96,8 @@ def test_every_record_lands_exactly_once_and_stats_add_up(ingested):
     assert stats.quarantined == 4 and stats.train + stats.eval + stats.test == 42
     assert stats.quarantine_reasons == {"wrong_column_count": 1, "bad_number": 1, "missing_required": 1, "bad_label": 1}
     written = json.loads(Path(paths.stats).read_text())
-    assert set(written) == {"input", "train", "eval", "test", "quarantined", "quarantine_reasons", "files", "labels"}
+    counts = {"input", "train", "eval", "test", "quarantined", "quarantine_reasons", "labels"}
+    assert set(written) == {*counts, "files", "format"} and written["format"] == "csv"
     assert written == {**stats.__dict__, "files": stats.files} and len(stats.files) == 2
     ids = [decode_typed(r)["customer_id"] for split in SPLITS for r in _examples(paths.examples, split)]
     ids += [q["row"].get("customer_id") or q["raw"].split(",")[0] for q in _quarantine(paths)]

@@ -15,8 +15,10 @@ from tests.unit.test_registry import MODEL, NOW, make_model
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A registry with versions 1..3 of MODEL (test AUC 0.80, 0.81, 0.82)."""
+    """A registry with versions 1..3 of MODEL (test AUC 0.80, 0.81, 0.82); version 1 records its span the way entries
+    did before spans could be chosen, version 2 two dated spans, version 3 none."""
     serving = tmp_path / "serving"
+    lineages = [{"data_span": 7}, {"data_spans": ["2026-11-27", "2026-11-28"]}, {"data_spans": []}]
     for i in range(3):
         registry.publish(
             make_model(tmp_path / f"m{i}", seed=i),
@@ -27,6 +29,7 @@ def root(tmp_path: Path) -> Path:
             data_fingerprint=f"data{i}" * 16,
             code_version=f"code{i}" * 10,
             now=NOW + timedelta(days=i),
+            lineage=lineages[i],
         )
     return serving
 
@@ -41,10 +44,11 @@ def test_list_shows_every_version_with_its_facts_and_marks_the_current_one(root:
     code, out, err = run(capsys, "list", "--serving-root", str(root), "--model", MODEL)
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert " ".join(lines[0].split()) == "VERSION PUSHED (UTC) TEST AUC BLESSING DATA CODE CONFIG CURRENT"
+    assert " ".join(lines[0].split()) == "VERSION PUSHED (UTC) TEST AUC BLESSING DATA SPANS CODE CONFIG CURRENT"
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["1", "2", "3"]
-    assert " ".join(rows[0]) == "1 2024-05-06 07:08:09 0.800 blessed data0data0da code0code0co cfg0cfg0cfg0"
+    assert " ".join(rows[0]) == "1 2024-05-06 07:08:09 0.800 blessed data0data0da 7 code0code0co cfg0cfg0cfg0"
+    assert " 2026-11-27, 2026-11-28 " in lines[2] and rows[2][6] == "-"
     assert rows[2][-1] == "*" and all(r[-1] != "*" for r in rows[:2])  # TF Serving serves the highest number
     assert rows[2][3] == "0.820"
 
@@ -59,6 +63,7 @@ def test_list_json_has_full_hashes_and_the_current_version(root: Path, capsys) -
     assert first["data_fingerprint"] == "data0" * 16 and first["config_hash"] == "cfg0" * 16
     assert first["code_version"] == "code0" * 10
     assert (first["test_auc"], first["blessing"], first["rollback_of"]) == (0.8, "blessed", None)
+    assert [v["data_spans"] for v in data["versions"]] == [["7"], ["2026-11-27", "2026-11-28"], []]
     assert first["current"] is False
     assert first["model_digest"] == registry.model_digest(root / MODEL / "1")
     assert data["versions"][2]["current"] is True

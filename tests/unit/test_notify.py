@@ -12,7 +12,14 @@ from typing import ClassVar
 
 import pytest
 
-from beam_jobs.layout import EVALUATION_SUMMARY_FILE, PUSH_RECORD_FILE, RUN_STATUS_FILE, RUN_SUMMARY_FILE, STATS_FILE
+from beam_jobs.layout import (
+    ANOMALIES_FILE,
+    EVALUATION_SUMMARY_FILE,
+    PUSH_RECORD_FILE,
+    RUN_STATUS_FILE,
+    RUN_SUMMARY_FILE,
+    STATS_FILE,
+)
 from components.notify.component import finalize, summarize
 from components.notify.status import failed_step
 from components.notify.webhook import WEBHOOK_ENV, post_status
@@ -66,10 +73,14 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, webho
     _write(tmp_path / "eval", EVALUATION_SUMMARY_FILE, evaluation)
     _write(tmp_path / "pushed", PUSH_RECORD_FILE, {"pushed": True, "version": 3, "path": "/s/3", "created": True})
     _write(tmp_path / "train", RESULT_FILE, {"best_eval_auc": 0.83})
-    inputs = [_artifact(tmp_path / name) for name in ("stats", "eval", "pushed", "train")]
-    summarize(*inputs, "bigtrain-x", "r1", _artifact(tmp_path / "out"))
+    mild = {"column": "age", "statistic": "numeric_js", "severity": "warn", "message": "column 'age': ..."}
+    _write(tmp_path / "anomalies", ANOMALIES_FILE, {"anomalies": [mild], "baseline_version": 2, "skipped": []})
+    inputs = [_artifact(tmp_path / name) for name in ("stats", "eval", "pushed", "train", "anomalies")]
+    summarize(*inputs, "bigtrain-x", "r1", ["2026-11-27", "2026-11-28"], _artifact(tmp_path / "out"))
     facts = json.loads((tmp_path / "out" / RUN_SUMMARY_FILE).read_text())
     assert facts["rows"]["input"] == 10 and facts["pushed"]["version"] == 3 and facts["run"] == "r1"
+    assert facts["data_spans"] == ["2026-11-27", "2026-11-28"]
+    assert facts["data_anomalies"] == {"anomalies": [mild], "baseline_version": 2}
     (post,) = recorder.posts
     assert post["path"] == "/hook/secret-path" and post["type"] == "application/json"
     assert post["json"]["state"] == "SUCCEEDED" and post["json"]["metrics"]["auc"] == 0.81

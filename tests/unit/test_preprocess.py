@@ -128,13 +128,36 @@ def test_transformed_examples_are_what_the_graph_computes(prepared, split):
     np.testing.assert_allclose(rows(written), rows(expected), rtol=1e-6, atol=1e-6)
 
 
+def _cli_args(examples: str, directory: Path, columns: dict, crosses: list) -> list[str]:
+    """The CLI's arguments, with the columns and crosses written to JSON files in ``directory``."""
+    (directory / "columns.json").write_text(json.dumps(columns))
+    (directory / "crosses.json").write_text(json.dumps(crosses))
+    return [
+        *("--examples", examples, "--columns-json", str(directory / "columns.json")),
+        *("--crosses-json", str(directory / "crosses.json"), "--output", str(directory / "out")),
+    ]
+
+
 def test_cli_prints_the_counts(prepared, tmp_path: Path, capsys, demo_config):
-    columns = tmp_path / "columns.json"
-    columns.write_text(json.dumps(demo_config.columns_dict()))
-    main(["--examples", prepared[0].examples, "--columns-json", str(columns), "--output", str(tmp_path / "out")])
+    import tensorflow_transform as tft
+
+    crosses = [{"cross": ["region", "plan"], "hash": 64}]
+    main(_cli_args(prepared[0].examples, tmp_path, demo_config.columns_dict(), crosses))
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == asdict(prepared[3])
     assert (tmp_path / "out" / "transform_graph" / "transform_fn" / "saved_model.pb").exists()
     assert not (tmp_path / "out" / "transform_graph" / ".tft_tmp").exists()
+    spec = tft.TFTransformOutput(str(tmp_path / "out" / "transform_graph")).transformed_feature_spec()
+    assert set(spec) == FEATURES | {LABEL, "region_x_plan"}
+
+
+def test_cli_refuses_a_bad_cross_naming_the_file(prepared, tmp_path: Path, capsys, demo_config):
+    bad = [{"cross": ["region", "age"], "hash": 8}]
+    with pytest.raises(SystemExit) as exited:
+        main(_cli_args(prepared[0].examples, tmp_path, demo_config.columns_dict(), bad))
+    assert exited.value.code == 2
+    crosses = tmp_path / "crosses.json"
+    assert f"--crosses-json {crosses}: crosses[0]: 'age' is a float column" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_split_is_read_once_and_labelled_by_its_directory() -> None:

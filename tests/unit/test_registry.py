@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from beam_jobs.layout import COLUMN_STATS_FILE
 from components.push import registry
 from components.push.registry import PublishResult, RegistryEntry, RegistryError
 
@@ -196,8 +197,8 @@ def test_empty_target_dir_created_concurrently_is_not_replaced(
 ) -> None:
     real_stage = registry._stage_model
 
-    def stage_then_someone_creates_1(src: Path, tmp_dir: Path) -> None:
-        real_stage(src, tmp_dir)
+    def stage_then_someone_creates_1(src: Path, tmp_dir: Path, statistics: Path | None) -> None:
+        real_stage(src, tmp_dir, statistics)
         (root / MODEL / "1").mkdir()  # os.rename would silently replace an empty dir
 
     monkeypatch.setattr(registry, "_stage_model", stage_then_someone_creates_1)
@@ -737,3 +738,98 @@ def test_lineage_is_recorded_and_entries_without_it_still_load(root: Path, model
     old = {k: v for k, v in stored.items() if k != "lineage"}
     assert registry.RegistryEntry.from_dict(old).lineage == {}
     assert "lineage" not in registry.RegistryEntry.from_dict(old).to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data spans in the lineage, and the data statistics published with the model
+
+STATS_A = {"train": {"age": {"count": 70, "mean": 41.5}}}
+STATS_B = {"train": {"age": {"count": 90, "mean": 38.0}}}
+
+
+def column_stats(path: Path, stats: dict) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / COLUMN_STATS_FILE).write_text(json.dumps(stats))
+    return path / COLUMN_STATS_FILE
+
+
+def test_data_spans_are_recorded_and_old_entries_with_one_span_still_read(root: Path, model_a: Path) -> None:
+    lineage = {"run": "r", "baseline_version": None, "data_spans": ["2026-11-27", "2026-11-28"]}
+    entry = publish(model_a, root, lineage=lineage).entry
+    stored = json.loads((root / MODEL / "1" / registry.METADATA_FILE).read_text())
+    assert stored["lineage"]["data_spans"] == ["2026-11-27", "2026-11-28"]
+    assert registry.latest(root, MODEL) == entry and entry.data_spans == ["2026-11-27", "2026-11-28"]
+    assert registry.RegistryEntry.from_dict({**stored, "lineage": {"data_spans": []}}).data_spans == []
+    # Written before spans could be chosen: one span number, or none.
+    assert registry.RegistryEntry.from_dict({**stored, "lineage": {"data_span": 7}}).data_spans == ["7"]
+    assert registry.RegistryEntry.from_dict({**stored, "lineage": {"data_span": None}}).data_spans == []
+    assert registry.RegistryEntry.from_dict({k: v for k, v in stored.items() if k != "lineage"}).data_spans == []
+
+
+def test_data_statistics_are_published_beside_the_model_without_changing_its_digest(
+    root: Path, model_a: Path, tmp_path: Path
+) -> None:
+    assert registry.served_data_statistics(root, MODEL) == (None, None)
+    entry = publish(model_a, root, data_statistics=column_stats(tmp_path / "ingest", STATS_A)).entry
+    published = root / MODEL / "1" / COLUMN_STATS_FILE
+    assert json.loads(published.read_text()) == STATS_A
+    assert stat.S_IMODE(published.stat().st_mode) == registry.JSON_MODE
+    assert entry.model_digest == registry.model_digest(model_a) == registry.model_digest(root / MODEL / "1")
+    assert registry.served_data_statistics(root, MODEL) == (entry, STATS_A)
+    # The same model again, with other statistics: still the same model, nothing new is published.
+    again = publish(model_a, root, data_statistics=column_stats(tmp_path / "later", STATS_B))
+    assert not again.created and json.loads(published.read_text()) == STATS_A
+
+
+def test_a_version_pushed_without_statistics_has_none(root: Path, model_a: Path) -> None:
+    entry = publish(model_a, root).entry
+    assert not (root / MODEL / "1" / COLUMN_STATS_FILE).exists()
+    assert registry.served_data_statistics(root, MODEL) == (entry, None)
+
+
+def test_a_stray_statistics_file_in_the_model_dir_is_neither_model_nor_statistics(root: Path, model_a: Path) -> None:
+    digest = registry.model_digest(model_a)
+    column_stats(model_a, STATS_B)
+    assert registry.model_digest(model_a) == digest
+    publish(model_a, root)
+    assert not (root / MODEL / "1" / COLUMN_STATS_FILE).exists()
+
+
+@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])
+def test_missing_or_broken_statistics_are_refused_before_anything_is_written(
+    root: Path, model_a: Path, tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "ingest" / COLUMN_STATS_FILE
+    if content is not None:
+        path.parent.mkdir()
+        path.write_text(content)
+    with pytest.raises(RegistryError, match=r"data statistics .*column_stats\.json"):
+        publish(model_a, root, data_statistics=path)
+    assert not (root / MODEL).exists()
+
+
+def test_unreadable_served_statistics_name_the_file(root: Path, model_a: Path, tmp_path: Path) -> None:
+    publish(model_a, root, data_statistics=column_stats(tmp_path / "ingest", STATS_A))
+    (root / MODEL / "1" / COLUMN_STATS_FILE).write_text("{truncated")
+    with pytest.raises(RegistryError, match=r"1/column_stats\.json' unreadable"):
+        registry.served_data_statistics(root, MODEL)
+
+
+def test_a_rollback_republishes_the_old_versions_statistics(
+    root: Path, model_a: Path, model_b: Path, tmp_path: Path
+) -> None:
+    publish(model_a, root, data_statistics=column_stats(tmp_path / "a", STATS_A))
+    publish(model_b, root, data_statistics=column_stats(tmp_path / "b", STATS_B))
+    assert registry.served_data_statistics(root, MODEL)[1] == STATS_B
+    back = registry.rollback(root, MODEL, 1)
+    assert (back.version, back.model_digest) == (3, registry.model_digest(model_a))
+    assert registry.served_data_statistics(root, MODEL) == (back, STATS_A)
+
+
+def test_a_rollback_to_a_version_without_statistics_serves_none(
+    root: Path, model_a: Path, model_b: Path, tmp_path: Path
+) -> None:
+    publish(model_a, root)
+    publish(model_b, root, data_statistics=column_stats(tmp_path / "b", STATS_B))
+    back = registry.rollback(root, MODEL, 1)
+    assert registry.served_data_statistics(root, MODEL) == (back, None)

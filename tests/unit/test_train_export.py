@@ -1,8 +1,8 @@
-"""Train once on the preprocessed demo data, then check the logs and the exported SavedModel.
+"""Train once on the preprocessed demo data with feature crosses, then check the logs and the exported SavedModel.
 
 The SavedModel must serve raw examples (label absent, optional features absent) in a process that imports
-only TensorFlow, its ``transform_features`` signature must reproduce exactly what preprocess fed training, and it
-must carry the serving schema of its columns.
+only TensorFlow, its ``transform_features`` signature must reproduce exactly what preprocess fed training (crosses
+and clipped columns included), and it must carry the serving schema of its columns.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from beam_jobs.contract import Cross
 from beam_jobs.layout import split_files
 from beam_jobs.records import decode_typed
 from components.train.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
@@ -33,6 +34,8 @@ EPOCHS = 2
 # Imputed at serving (missing: mean / mode / fill); region and hour are required.
 OPTIONAL = ("age", "income", "monthly_spend", "tenure_months", "support_calls", "plan", "device")
 SERVE_ROWS = 64
+# A string x string cross, and one of a string (imputed), an int and a bucketized float column.
+CROSSES = [Cross(cross=["region", "plan"], hash=64), Cross(cross=["device", "hour", "income"], hash=512)]
 
 
 def _read_records(pattern: str) -> list[bytes]:
@@ -54,13 +57,25 @@ def _example(values: dict) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, preprocessed, demo_config):
+def crossed(tmp_path_factory: pytest.TempPathFactory, preprocessed, demo_config):
+    """The shared demo ingest output, preprocessed again with CROSSES: (paths, ingest stats, transform stats)."""
+    from beam_jobs.preprocess import PreprocessPaths, run_preprocess
+
     paths, stats, _ = preprocessed
+    prep = PreprocessPaths.under(str(tmp_path_factory.mktemp("crossed")))
+    transformed = run_preprocess(paths.raw, demo_config.contract, prep, crosses=CROSSES)
+    return replace(paths, transformed=prep.transformed, transform_graph=prep.transform_graph), stats, transformed
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, crossed, demo_config):
+    paths, stats, _ = crossed
     root = tmp_path_factory.mktemp("trained")
     request = TrainRequest(
         transformed_dir=paths.transformed,
         transform_graph_dir=paths.transform_graph,
         columns=demo_config.columns_dict(),
+        crosses=CROSSES,
         model=demo_config.model,
         training=TrainingSettings(epochs=EPOCHS, batch_size=128, learning_rate=0.01, seed=7),
         model_dir=str(root / "model"),
@@ -74,14 +89,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory, preprocessed, demo_config)
 
 
 @pytest.fixture(scope="module")
-def raw_eval(preprocessed) -> list[bytes]:
-    paths, _, _ = preprocessed
+def raw_eval(crossed) -> list[bytes]:
+    paths, _, _ = crossed
     return _read_records(split_files(paths.raw, "eval"))
 
 
-def test_training_result_is_sane(trained, preprocessed):
+def test_training_result_is_sane(trained, crossed):
     result, _, _ = trained
-    _, stats, _ = preprocessed
+    _, stats, _ = crossed
     assert isinstance(result, TrainingResult)
     assert 1 <= result.epochs_run <= EPOCHS
     assert 1 <= result.best_epoch <= result.epochs_run
@@ -201,11 +216,11 @@ def transform_signature(trained):
     return loaded, loaded.signatures[TRANSFORM_SIGNATURE]
 
 
-def test_no_training_serving_skew(transform_signature, raw_eval, preprocessed):
+def test_no_training_serving_skew(transform_signature, raw_eval, crossed):
     """transform_features on raw eval examples == the transformed eval examples preprocess wrote for training."""
     import tensorflow_transform as tft
 
-    paths, stats, _ = preprocessed
+    paths, stats, _ = crossed
     _, transform = transform_signature
     tft_output = tft.TFTransformOutput(paths.transform_graph)
     spec = tft_output.transformed_feature_spec()
@@ -254,3 +269,61 @@ def test_exported_model_scores_eval_like_training_reported(transform_signature, 
     auc = keras.metrics.AUC()
     auc.update_state(labels, scores)
     assert float(auc.result()) == pytest.approx(result.best_eval_auc, abs=2e-3)
+
+
+def _cross_id(parts: list[str], buckets: int) -> int:
+    """A cross's id computed by hand: each part as <byte length>:<value>, joined by the separator, hashed."""
+    from beam_jobs.transform import CROSS_SEPARATOR
+
+    key = CROSS_SEPARATOR.join(f"{len(part.encode())}:{part}" for part in parts)
+    return int(tf.strings.to_hash_bucket_fast(key, buckets))
+
+
+def test_serving_computes_the_crosses_from_raw_features(transform_signature, raw_eval):
+    """Both crosses come out of the served transform, from raw values with absent ones imputed (plan fill "",
+    device fill "unknown"); income takes part with its bucket id."""
+    _, transform = transform_signature
+    rows = []
+    for index, serialized in enumerate(raw_eval[:16]):
+        values = decode_typed(serialized)
+        values.pop("churned")
+        if index % 2:
+            values.pop("plan", None)
+            values.pop("device", None)
+        rows.append(values)
+    served = transform(examples=tf.constant([_example(values) for values in rows]))
+    for index, values in enumerate(rows):
+        plan, device = values.get("plan", ""), values.get("device", "unknown")
+        income_bucket = str(int(served["income"].numpy()[index]))
+        region_plan = _cross_id([values["region"], plan], 64)
+        device_hour_income = _cross_id([device, str(values["hour"]), income_bucket], 512)
+        assert int(served["region_x_plan"].numpy()[index]) == region_plan, values
+        assert int(served["device_x_hour_x_income"].numpy()[index]) == device_hour_income, values
+
+
+def test_each_cross_is_an_embedded_model_input(trained):
+    from components.train.warm_start import SIGNATURE_FILE, WARM_START_DIR
+
+    _, model_dir, _ = trained
+    signature = json.loads((model_dir / WARM_START_DIR / SIGNATURE_FILE).read_text())
+    embeddings = {name.split("/")[0]: shape for name, shape in signature["weights"] if "_emb/" in name}
+    for cross in CROSSES:
+        assert embeddings[f"{cross.name}_emb"][0] == cross.hash
+        assert signature["features"][cross.name][1] == "int64"
+
+
+def test_train_refuses_a_graph_that_does_not_compute_its_crosses(crossed, demo_config):
+    """Preprocess and train must get the same crosses; a mismatch fails before any training, naming the features."""
+    import tensorflow_transform as tft
+
+    from components.train.model import FeatureInput
+    from components.train.trainer import TransformMismatchError, model_inputs
+
+    paths, _, _ = crossed
+    output = tft.TFTransformOutput(paths.transform_graph)
+    inputs = model_inputs(demo_config.contract, output, CROSSES)
+    assert inputs[-2:] == [FeatureInput("region_x_plan", 64), FeatureInput("device_x_hour_x_income", 512)]
+    with pytest.raises(TransformMismatchError, match=r"unexpected: \['device_x_hour_x_income', 'region_x_plan'\]"):
+        model_inputs(demo_config.contract, output)
+    with pytest.raises(TransformMismatchError, match=r"missing: \['plan_x_region'\]"):
+        model_inputs(demo_config.contract, output, [*CROSSES, Cross(cross=["plan", "region"], hash=8)])
