@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	@touch $(STAMP)
 
-data/demo/part-00000.csv: | $(STAMP)
+# Rewritten when the generator changes (its columns must match pipelines/configs/demo.yaml).
+data/demo/part-00000.csv: pipelines/demo_data.py | $(STAMP)
+	rm -rf data/demo
 	$(BIN)/bigtrain demo-data --rows $(DEMO_ROWS) --output data/demo
 
 demo: $(STAMP) data/demo/part-00000.csv

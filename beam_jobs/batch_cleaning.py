@@ -85,7 +85,7 @@ class CleanedBatch:
 
 def kept_schema(columns: Columns) -> pa.Schema:
     """The schema of :attr:`CleanedBatch.values`: the kept columns, typed."""
-    return pa.schema([(name, ARROW_TYPES[spec.type]) for name, spec in columns.kept.items()])
+    return pa.schema([(name, ARROW_TYPES[spec.value_type]) for name, spec in columns.kept.items()])
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _type_column(name: str, spec: ColumnSpec, text: pa.Array, raw: pa.Array, is_
     kinds = np.zeros(n, dtype=np.int8)
     action = missing_action(spec)
     key_text = None
-    if spec.type == "string":
+    if spec.value_type == "string":
         present = pc.not_equal(text, pa.scalar("")).to_numpy(zero_copy_only=False)
         values: pa.Array = raw
         if action == "fill":
@@ -182,7 +182,7 @@ def _type_column(name: str, spec: ColumnSpec, text: pa.Array, raw: pa.Array, is_
             key_text = pa.array([str(v) for v in numbers.tolist()], pa.string()).cast(pa.binary())
         with np.errstate(over="ignore"):  # a finite float64 beyond float32 becomes inf, as in a tf.Example
             stored = numbers.astype(np.float32) if spec.type == "float" else numbers
-        typed = pa.array(stored, type=ARROW_TYPES[spec.type], mask=~present)
+        typed = pa.array(stored, type=ARROW_TYPES[spec.value_type], mask=~present)
     return _Typed(typed, kinds != _OK, kinds, key_text)
 
 

@@ -147,14 +147,14 @@ def parse_value(text: str, column_type: str) -> float | int | str:
 
 def clean_cell(name: str, spec: ColumnSpec, text: str | None) -> tuple[Any, Rejection | None]:
     """One cell typed (``None`` for a value left absent), or the rejection it causes."""
-    if is_missing(text, spec.type):
+    if is_missing(text, spec.value_type):
         action = missing_action(spec)
         if action == "reject":
             return None, missing_rejection(name, spec)
         return (spec.missing.value if action == "fill" else None), None
     assert text is not None
     try:
-        value = parse_value(text, spec.type)
+        value = parse_value(text, spec.value_type)
     except ValueError:
         return None, bad_number(name, spec, text)
     if spec.role == "label" and value not in LABEL_VALUES:

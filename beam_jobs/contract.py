@@ -12,16 +12,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ColumnType = Literal["float", "int", "string"]
+ColumnType = Literal["float", "int", "string", "text"]  # text: free text, tokenized by the transform graph
 Role = Literal["feature", "label", "key", "slice", "ignore"]
-TransformKind = Literal["zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity"]
+TransformKind = Literal["zscore", "scale_0_1", "log", "bucketize", "vocabulary", "hash", "identity", "tokens"]
 MissingKind = Literal["mean", "mode", "fill", "quarantine"]
 DataFormat = Literal["csv", "parquet", "jsonl", "tfrecord"]  # what ingest reads (tfrecord: of tf.Example)
 DATA_FORMATS: tuple[str, ...] = DataFormat.__args__  # type: ignore[attr-defined]
 LABEL_VALUES = (0, 1)  # a binary classifier's label; any other value quarantines its row (bad_label)
 
 NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
-CATEGORICAL_TRANSFORMS = frozenset({"bucketize", "vocabulary", "hash"})
+CATEGORICAL_TRANSFORMS = frozenset({"bucketize", "vocabulary", "hash", "tokens"})
+MAX_NGRAMS = 3
+_TOKENS_PARAMS = ("vocab_size", "max_tokens", "ngrams")
 
 
 class _Strict(BaseModel):
@@ -32,7 +34,13 @@ class Transform(_Strict):
     """How a feature column is turned into model input.
 
     Written in YAML as a bare name (``zscore``) or a one-key mapping (``{bucketize: 10}``,
-    ``{hash: 100}``, ``{vocabulary: {top_k: 100, oov_buckets: 1, min_frequency: 2}}``).
+    ``{hash: 100}``, ``{vocabulary: {top_k: 100, oov_buckets: 1, min_frequency: 2}}``,
+    ``{tokens: {vocab_size: 200, max_tokens: 8, ngrams: 2, oov_buckets: 1}}``).
+
+    ``tokens`` (text columns only) lowercases the text, splits it on whitespace and punctuation, keeps the first
+    ``max_tokens`` words, adds their n-grams up to ``ngrams`` words long, and maps each to an id of the
+    ``vocab_size`` most frequent train tokens (others share ``oov_buckets`` ids): a bag of at most
+    :attr:`token_slots` ids per value.
     """
 
     kind: TransformKind
@@ -40,6 +48,9 @@ class Transform(_Strict):
     top_k: int | None = Field(default=None, ge=1)
     oov_buckets: int = Field(default=1, ge=1)
     min_frequency: int = Field(default=1, ge=1)
+    vocab_size: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    ngrams: int | None = Field(default=None, ge=1, le=MAX_NGRAMS)
 
     @model_validator(mode="before")
     @classmethod
@@ -67,7 +78,25 @@ class Transform(_Strict):
             raise ValueError(f"'{self.kind}' needs a bucket count, e.g. {{{self.kind}: 10}}")
         if self.kind not in ("bucketize", "hash") and self.num_buckets is not None:
             raise ValueError(f"'{self.kind}' takes no bucket count")
+        given = [p for p in _TOKENS_PARAMS if getattr(self, p) is not None]
+        if self.kind == "tokens":
+            if self.vocab_size is None or self.max_tokens is None:
+                raise ValueError(
+                    "'tokens' needs vocab_size and max_tokens, e.g. {tokens: {vocab_size: 200, max_tokens: 8}}"
+                )
+            if self.top_k is not None or self.min_frequency != 1:
+                raise ValueError("'tokens' takes vocab_size (not top_k) and no min_frequency")
+            if self.ngrams is None:
+                object.__setattr__(self, "ngrams", 1)
+        elif given:
+            raise ValueError(f"'{self.kind}' takes no {', '.join(given)} (only 'tokens' does)")
         return self
+
+    @property
+    def token_slots(self) -> int:
+        """The width of a ``tokens`` bag: ids per value, i.e. every n-gram of ``max_tokens`` words (-1 pads)."""
+        assert self.kind == "tokens" and self.max_tokens is not None and self.ngrams is not None
+        return sum(max(0, self.max_tokens - n + 1) for n in range(1, self.ngrams + 1))
 
     @property
     def is_categorical(self) -> bool:
@@ -147,9 +176,13 @@ class ColumnSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_role(self) -> ColumnSpec:
+        if self.type == "text":
+            self._check_text()
         if self.role == "feature":
             transform = self.transform or Transform(kind="identity" if self.type != "string" else "vocabulary")
             object.__setattr__(self, "transform", transform)
+            if transform.kind == "tokens" and self.type != "text":
+                raise ValueError(f"transform 'tokens' needs a text column, this one is {self.type}")
             if self.type == "string" and transform.kind in NUMERIC_TRANSFORMS:
                 raise ValueError(f"transform '{transform.kind}' needs a numeric column, this one is a string")
             if self.type == "string" and transform.kind == "identity":
@@ -165,15 +198,30 @@ class ColumnSpec(_Strict):
             raise ValueError(
                 f"'{self.missing.kind}' imputes features only; use fill or quarantine for a {self.role} column"
             )
-        if self.missing.kind == "mean" and self.type == "string":
+        if self.missing.kind == "mean" and self.value_type == "string":
             raise ValueError("'mean' needs a numeric column; use mode or {fill: ...}")
         if self.missing.kind == "fill":
             object.__setattr__(self, "missing", Missing(kind="fill", value=_coerce_fill(self.type, self.missing.value)))
-        if self.range is not None and self.type == "string":
+        if self.range is not None and self.value_type == "string":
             raise ValueError("range needs a numeric (float or int) column")
-        if self.clip is not None and (self.role != "feature" or self.type == "string"):
+        if self.clip is not None and (self.role != "feature" or self.value_type == "string"):
             raise ValueError("clip applies to numeric feature columns only")
         return self
+
+    def _check_text(self) -> None:
+        if self.role in ("key", "label"):
+            raise ValueError(f"a text column cannot have role {self.role}; declare it type: string (int for a label)")
+        if self.role != "feature":
+            return
+        if self.transform is None:
+            raise ValueError("a text feature needs transform: {tokens: {vocab_size: N, max_tokens: N}}")
+        if self.transform.kind != "tokens":
+            raise ValueError(f"transform '{self.transform.kind}' does not apply to a text column; use tokens")
+
+    @property
+    def value_type(self) -> Literal["float", "int", "string"]:
+        """How a cell is typed and stored (a text column holds strings, like a string column)."""
+        return "string" if self.type == "text" else self.type
 
     @property
     def required(self) -> bool:
@@ -182,7 +230,7 @@ class ColumnSpec(_Strict):
 
 
 def _coerce_fill(column_type: ColumnType, value: Any) -> float | int | str:
-    if column_type == "string":
+    if column_type in ("string", "text"):
         return str(value)
     try:
         number = float(value)
@@ -287,6 +335,8 @@ def check_crosses(crosses: list[Cross], columns: Columns) -> None:
             if spec.role != "feature":
                 raise CrossError(index, f"{name!r} is a {spec.role} column; cross feature columns only")
             kind = spec.transform.kind if spec.transform else None
+            if spec.type == "text":
+                raise CrossError(index, f"{name!r} is a text column; cross string, int or bucketized columns")
             if spec.type == "float" and kind != "bucketize":
                 raise CrossError(
                     index,

@@ -80,7 +80,7 @@ def _takes(declared: str, kind: str) -> bool:
 def _read_table(block: bytes, columns: Columns) -> pa.Table | None:
     """pyarrow's parse of a block: text columns read as text (left to infer, pyarrow makes date-like strings
     timestamps), or, when one holds a number, everything inferred; None when pyarrow refuses the block."""
-    text = pa.schema([(name, pa.string()) for name, spec in columns.columns.items() if spec.type == "string"])
+    text = pa.schema([(name, pa.string()) for name, spec in columns.columns.items() if spec.value_type == "string"])
     read_options = pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1)
     for explicit in (text, None) if len(text) else (None,):
         try:

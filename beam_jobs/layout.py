@@ -22,6 +22,7 @@ SERVING_CHECK_FILE = "serving_check.json"  # in evaluate's `blessing`: the servi
 PUSH_RECORD_FILE = "push.json"  # in push's `pushed`: whether, which version and where
 RUN_SUMMARY_FILE = "run_summary.json"  # in summarize's `run_summary`: the headline facts of a succeeded run
 RUN_STATUS_FILE = "run_status.json"  # in finalize's `run_status`: the final state of every run, failed or not
+TRIALS_FILE = "trials.json"  # in select's `trials_table` and its `training_logs`: a search's trials and winner
 
 
 def records_files(directory: str) -> str:

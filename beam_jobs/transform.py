@@ -1,7 +1,7 @@
 """The tf.Transform side of the data contract: the raw schema and the preprocessing_fn.
 
-Missing-value imputation, outlier clipping and feature crosses live here, in the transform graph, so a
-serving request is imputed, clipped and crossed exactly as training data was. Analyzers (mean,
+Missing-value imputation, outlier clipping, feature crosses and text tokenizing live here, in the transform graph,
+so a serving request is imputed, clipped, crossed and tokenized exactly as training data was. Analyzers (mean,
 vocabularies, quantiles, z-score statistics) run on the train split only.
 """
 
@@ -17,13 +17,16 @@ import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import schema_utils
 
-from beam_jobs.contract import Clip, Columns, ColumnSpec, Cross, check_crosses
+from beam_jobs.contract import Clip, Columns, ColumnSpec, Cross, Transform, check_crosses
 
 _DTYPES = {"float": tf.float32, "int": tf.int64, "string": tf.string}
 # A clip quantile is hit exactly when it is a multiple of 1/MAX_CLIP_BUCKETS (0.01, 0.025, 0.0005 …), else to within
 # that; the quantile sketch adds a rank error of at most ClipPlan.epsilon × the train rows.
 MAX_CLIP_BUCKETS = 10_000
 CROSS_SEPARATOR = "\x1f"  # between the parts of a cross's key; each part is "<byte length>:<value>"
+TOKEN_PADDING = -1  # fills a text column's bag of token ids beyond its tokens; the model ignores it
+TOKEN_SEPARATORS = r"[\pP\pS]"  # Unicode punctuation and symbols split tokens, as whitespace does
+NGRAM_SEPARATOR = " "
 
 
 def raw_feature_spec(columns: Columns) -> dict[str, tf.io.FixedLenFeature | tf.io.VarLenFeature]:
@@ -36,7 +39,7 @@ def raw_feature_spec(columns: Columns) -> dict[str, tf.io.FixedLenFeature | tf.i
     for name, column in columns.columns.items():
         if column.role not in ("feature", "label"):
             continue
-        dtype = _DTYPES[column.type]
+        dtype = _DTYPES[column.value_type]
         spec[name] = tf.io.FixedLenFeature([], dtype) if column.required else tf.io.VarLenFeature(dtype)
     return spec
 
@@ -113,10 +116,36 @@ def clip_plan(clip: Clip) -> ClipPlan:
     return ClipPlan(buckets, index(clip.lower), index(clip.upper), min(0.001, tail / 10))
 
 
+def tokenize(text: tf.Tensor, max_tokens: int, ngrams: int) -> tf.RaggedTensor:
+    """The tokens of each [batch] string: lowercased (UTF-8), split on whitespace, punctuation and symbols, the first
+    ``max_tokens`` words kept, then every n-gram of them up to ``ngrams`` words (unigrams first, words joined by a
+    space). Empty or separator-only text has no tokens."""
+    lowered = tf.strings.lower(text, encoding="utf-8")
+    words = tf.strings.split(tf.strings.regex_replace(lowered, TOKEN_SEPARATORS, " "))[:, :max_tokens]
+    if ngrams == 1:
+        return words
+    return tf.strings.ngrams(words, ngram_width=tuple(range(1, ngrams + 1)), separator=NGRAM_SEPARATOR)
+
+
+def _token_ids(x: tf.Tensor, name: str, transform: Transform) -> tf.Tensor:
+    """A [batch, token_slots] int64 bag of token ids, :data:`TOKEN_PADDING` after the value's tokens.
+
+    Dense rather than ragged: a fixed-length feature parses, caches and batches like every other one.
+    """
+    assert transform.max_tokens is not None and transform.ngrams is not None
+    tokens = tokenize(x, transform.max_tokens, transform.ngrams)
+    ids = tft.compute_and_apply_vocabulary(
+        tokens, top_k=transform.vocab_size, num_oov_buckets=transform.oov_buckets, vocab_filename=name
+    )
+    return ids.to_tensor(default_value=TOKEN_PADDING, shape=[None, transform.token_slots])
+
+
 def _apply(x: tf.Tensor, name: str, spec: ColumnSpec) -> tf.Tensor:
     transform = spec.transform
     assert transform is not None  # features always get one (contract default)
     kind = transform.kind
+    if kind == "tokens":
+        return _token_ids(x, name, transform)
     if kind == "vocabulary":
         return tft.compute_and_apply_vocabulary(
             _as_string(x),
@@ -208,7 +237,7 @@ def categorical_cardinality(name: str, spec: ColumnSpec, vocabulary_size: Callab
     transform = spec.transform
     if transform is None or not transform.is_categorical:
         return None
-    if transform.kind == "vocabulary":
+    if transform.kind in ("vocabulary", "tokens"):
         return vocabulary_size(name) + transform.oov_buckets
     assert transform.num_buckets is not None
     return transform.num_buckets

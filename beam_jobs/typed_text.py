@@ -22,8 +22,10 @@ ACCEPTED: dict[str, frozenset[str]] = {
     "float": frozenset({"int", "float"}),
     "int": frozenset({"int"}),
     "string": frozenset({"string", "int"}),
+    "text": frozenset({"string", "int"}),
 }
 _TAKES = {"float": "integers and floats", "int": "integers only", "string": "text, bytes and integers"}
+_TAKES["text"] = _TAKES["string"]
 
 
 def value_kind(arrow_type: pa.DataType) -> ValueKind | None:

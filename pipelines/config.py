@@ -24,6 +24,7 @@ from components.evaluate.tfma_config import (
 )
 from components.push.registry import MODEL_NAME_PATTERN
 from components.train.settings import ModelSettings, TrainingSettings
+from components.tune.space import SpaceError, TuningSettings, check_space
 from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
 
 
@@ -89,6 +90,8 @@ class SplitConfig(_Section):
 # The model and training sections are the train step's own settings models (validated again on arrival there).
 ModelConfig = ModelSettings
 TrainingConfig = TrainingSettings
+# The tuning section is the suggest step's own settings model (validated again on arrival there).
+TuningConfig = TuningSettings
 
 
 class Threshold(_Section):
@@ -291,6 +294,7 @@ class RunConfig(_Section):
     beam: BeamConfig = BeamConfig()
     cluster: ClusterConfig | None = None
     notify: NotifyConfig = NotifyConfig()
+    tuning: TuningConfig | None = Field(default=None, description="hyperparameter search: trials over model/training")
 
     @field_validator("columns")
     @classmethod
@@ -306,6 +310,18 @@ class RunConfig(_Section):
             raise _field_error("RunConfig", ("crosses", error.index), error.reason, None) from None
         if self.data.dedupe == "key" and self.contract.key is None:
             raise _field_error("RunConfig", ("data", "dedupe"), "dedupe: key needs a column with role: key", "key")
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_space_fits_the_settings(self) -> RunConfig:
+        """Every bound and choice of the search space builds valid model and training settings."""
+        if self.tuning is not None:
+            dimensions = self.tuning.dimensions()
+            base = self.model.model_dump(mode="json"), self.training.model_dump(mode="json")
+            try:
+                check_space(dimensions, *base)
+            except SpaceError as error:
+                raise _field_error("RunConfig", ("tuning", "space", error.key), error.reason, None) from None
         return self
 
     @model_validator(mode="after")
@@ -343,8 +359,9 @@ class RunConfig(_Section):
         return [cross.model_dump(mode="json") for cross in self.crosses]
 
     def config_hash(self) -> str:
-        """A stable hash of the whole validated config."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A stable hash of the whole validated config (a config without tuning hashes as before tuning existed)."""
+        unset = {"tuning"} if self.tuning is None else set()
+        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -21,6 +21,8 @@ from components.push.component import push, resolve_baseline, resolve_warm_start
 from components.resolve_data.component import resolve_data
 from components.train.cluster_component import train_on_cluster
 from components.train.component import train
+from components.tune.component import select, suggest
+from components.tune.space import as_parameter
 from components.validate_data.component import validate_data
 from pipelines.cluster_config import (
     EXIT_STEP,
@@ -30,7 +32,7 @@ from pipelines.cluster_config import (
     ClusterConfig,
     NotifyConfig,
 )
-from pipelines.config import RunConfig
+from pipelines.config import RunConfig, TuningConfig
 from pipelines.fingerprint import code_version
 
 DEFAULT_IMAGE = "bigtrain:latest"
@@ -47,6 +49,8 @@ COMPONENTS: dict[str, Callable[..., Any]] = {
     "preprocess": preprocess,
     "resolve-warm-start": resolve_warm_start,
     "train": train,
+    "suggest": suggest,
+    "select": select,
     "resolve-baseline": resolve_baseline,
     "evaluate": evaluate,
     "push": push,
@@ -58,6 +62,9 @@ VERSIONED_STEPS = ("ingest", "preprocess", "train", "evaluate", "push")
 # Steps that read or write state outside KFP (the data listing, the registry, the webhook) and the exit handler:
 # never cached.
 UNCACHED_STEPS = ("resolve-data", *REGISTRY_STEPS, "summarize", EXIT_STEP)
+# A search's steps (with `tuning:`), cached and keyed on train's code version, and sized on a cluster like these steps:
+# suggest is light, select copies the winner's model like push copies one.
+SEARCH_STEPS = {"suggest": "resolve-data", "select": "push"}
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,13 @@ def code_parameter(step: str) -> str:
 def step_code_versions() -> dict[str, str]:
     """Pipeline arguments: each versioned step's code hash, keyed by its parameter name.
 
-    train's hash covers both of its forms, the local step and the cluster launcher (whose pods run the local code).
+    train's hash covers both of its forms, the local step and the cluster launcher (whose pods run the local code),
+    and a search's suggest and select steps, which are keyed on it.
     """
     versions = {code_parameter(step): code_version(COMPONENTS[step]) for step in VERSIONED_STEPS}
-    both = versions[code_parameter("train")] + code_version(train_on_cluster)
-    versions[code_parameter("train")] = hashlib.sha256(both.encode()).hexdigest()[:16]
+    forms = (train_on_cluster, *(COMPONENTS[step] for step in SEARCH_STEPS))
+    every = versions[code_parameter("train")] + "".join(code_version(form) for form in forms)
+    versions[code_parameter("train")] = hashlib.sha256(every.encode()).hexdigest()[:16]
     return versions
 
 
@@ -96,7 +105,7 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget, lau
     """Resources, retries, credentials, volumes and the GPU pool of one task on the cluster (``launcher``: the train
     launcher, whose TFJob's pods, not the task itself, get the train resources and go to the pool)."""
     cluster = target.cluster
-    size = cluster.launcher_resources if launcher else cluster.resources_for(step)
+    size = cluster.launcher_resources if launcher else cluster.resources_for(SEARCH_STEPS.get(step, step))
     task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
     task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
     if step in RETRIED_STEPS and cluster.retries.count:
@@ -174,6 +183,49 @@ def _warm_start_path(
         return ""
     task = ops["resolve-warm-start"](serving_root=serving_root, model_name=config.push.model_name)
     return configure(task, "resolve-warm-start").outputs["warm_start_path"]
+
+
+def _search(
+    ops: dict[str, Any],
+    configure: Callable[..., dsl.PipelineTask],
+    train_task: Callable[..., dsl.PipelineTask],
+    config: RunConfig,
+    tuning: TuningConfig,
+    train_inputs: dict[str, Any],
+) -> tuple[Any, Any]:
+    """A hyperparameter search in place of the one train task: suggest the trials, train each (its own task, cached
+    on its own, ``parallelism`` at a time), select the best by validation AUC. Returns the winner's model and logs."""
+    code, data_fingerprint = train_inputs["code_version"], train_inputs["data_fingerprint"]
+    warm_start_from = train_inputs["warm_start_from"]
+    suggested = configure(
+        ops["suggest"](
+            tuning=tuning.model_dump(mode="json"),
+            model_settings=as_parameter(config.model),
+            training_settings=as_parameter(config.training),
+            warm_start_from=warm_start_from,
+            code_version=code,
+            data_fingerprint=data_fingerprint,
+        ),
+        "suggest",
+    )
+    with dsl.ParallelFor(suggested.output, parallelism=tuning.parallelism) as trial:
+        # The task-output parameters come through the item (kfp.local would hand the loop item in their place).
+        trained = train_task(
+            model_settings=trial.model_settings,
+            training_settings=trial.training_settings,
+            data_fingerprint=trial.data_fingerprint,
+            warm_start_from=trial.warm_start_from,
+        )
+    selected = configure(
+        ops["select"](
+            trials=suggested.output,
+            trial_models=dsl.Collected(trained.outputs["model"]),
+            trial_logs=dsl.Collected(trained.outputs["training_logs"]),
+            code_version=code,
+        ),
+        "select",
+    )
+    return selected.outputs["model"], selected.outputs["training_logs"]
 
 
 def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> Callable[..., Any]:
@@ -270,32 +322,39 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                 transform_graph=prepared.outputs["transform_graph"],
                 columns=columns,
                 crosses=config.crosses_list(),
-                model_settings=config.model.model_dump(mode="json"),
-                training_settings=config.training.model_dump(mode="json"),
+                model_settings=as_parameter(config.model),
+                training_settings=as_parameter(config.training),
                 # Only a warm-starting run depends on the registry; others keep their cache across pushes.
                 warm_start_from=_warm_start_path(ops, configure, serving_root, config),
                 checkpoint_root=checkpoint_root,
                 **versions("train"),
             )
-            if target is not None and trains_as_tfjob(config, target):
-                # A CPU launcher pod; the TFJob's pods get the image, resources and GPU pool of the train step.
-                launcher = _train_launcher(target.image)(**train_inputs, **tfjob_parameters(config, target))
-                trained = configure(launcher, "train", launcher=True)
+
+            def train_task(**settings: Any) -> dsl.PipelineTask:
+                """One train task (``settings``: a trial's model and training settings instead of the config's)."""
+                inputs = {**train_inputs, **settings}
+                if target is not None and trains_as_tfjob(config, target):
+                    # A CPU launcher pod; the TFJob's pods get the image, resources and GPU pool of the train step.
+                    launcher = _train_launcher(target.image)(**inputs, **tfjob_parameters(config, target))
+                    return configure(launcher, "train", launcher=True)
+                return configure(ops["train"](**inputs), "train")
+
+            if config.tuning is None:
+                trained = train_task()
+                model, training_logs = trained.outputs["model"], trained.outputs["training_logs"]
             else:
-                trained = configure(ops["train"](**train_inputs), "train")
+                model, training_logs = _search(ops, configure, train_task, config, config.tuning, train_inputs)
             # After train: the candidate's digest decides whether the served version is a baseline or the candidate.
             baseline = configure(
-                ops["resolve-baseline"](
-                    model=trained.outputs["model"], serving_root=serving_root, model_name=config.push.model_name
-                ),
+                ops["resolve-baseline"](model=model, serving_root=serving_root, model_name=config.push.model_name),
                 "resolve-baseline",
             )
             evaluated = configure(
                 ops["evaluate"](
-                    model=trained.outputs["model"],
+                    model=model,
                     raw_examples=ingested.outputs["examples"],
                     statistics=ingested.outputs["statistics"],
-                    training_logs=trained.outputs["training_logs"],
+                    training_logs=training_logs,
                     baseline_path=baseline.outputs["baseline_path"],
                     baseline_version=baseline.outputs["baseline_version"],
                     label=config.contract.label,
@@ -312,7 +371,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
             # Publishes outside KFP (and refuses unblessed models itself).
             pushed = configure(
                 ops["push"](
-                    model=trained.outputs["model"],
+                    model=model,
                     blessing=evaluated.outputs["blessing"],
                     evaluation=evaluated.outputs["evaluation"],
                     raw_examples=ingested.outputs["examples"],
@@ -333,7 +392,7 @@ def build_pipeline(config: RunConfig, target: "ClusterTarget | None" = None) -> 
                     statistics=ingested.outputs["statistics"],
                     evaluation=evaluated.outputs["evaluation"],
                     pushed=pushed.outputs["pushed"],
-                    training_logs=trained.outputs["training_logs"],
+                    training_logs=training_logs,
                     pipeline_name=pipeline_name,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                     data_spans=data.outputs["spans"],

@@ -1,7 +1,8 @@
 """The bundled demo dataset: a synthetic customer-churn table written as sharded CSV.
 
 The label is learnable but noisy: churn probability is a sigmoid of a linear score (short tenure, many
-support calls, high spend, plan, age and a calls x new-customer interaction). Some slices are harder on
+support calls, high spend, plan, age, a calls x new-customer interaction, and the words of the last support ticket's
+subject: "cancel", "refund", "slow" … raise it, "thanks", "upgrade" lower it). Some slices are harder on
 purpose: in region ``west`` 25% of labels are flipped, and the ``partner`` signup channel has half the
 signal. About 0.5% of rows are malformed (one per block of 200 rows), in four kinds, see
 :data:`MALFORMED_KINDS`.
@@ -33,6 +34,7 @@ COLUMNS: tuple[str, ...] = (
     "hour",
     "signup_channel",
     "notes",
+    "ticket_subject",
     "churned",
 )
 """The CSV header, in file order (the same names as ``pipelines/configs/demo.yaml``)."""
@@ -93,6 +95,21 @@ _NOTES: tuple[str, ...] = (
     "student discount verified",
     "prefers support in Español",
 )
+# The last support ticket's subject: "<opening> <topic><ending>", in one of a few casings, or empty (no ticket).
+_TICKET_SHARE_EMPTY = 0.35
+_TICKET_OPENINGS: tuple[str, ...] = (
+    "Cancel my", "Refund for", "Question about", "Help with", "Problem with", "Upgrade", "Thanks for", "Change",
+)  # fmt: skip
+_TICKET_TOPICS: tuple[str, ...] = (
+    "billing", "invoice", "plan", "account", "app", "internet", "router", "password", "payment", "contract",
+)  # fmt: skip
+_TICKET_ENDINGS: tuple[str, ...] = ("", "!", " again", " - slow", " asap", ", please", "?")
+TICKET_WORD_EFFECTS: dict[str, float] = {
+    "cancel": 1.2, "refund": 0.8, "slow": 0.6, "problem": 0.4, "again": 0.3, "asap": 0.2, "upgrade": -0.6,
+    "thanks": -0.5,
+}  # fmt: skip
+"""What each word of a ticket subject adds to the churn score (any casing; other words add nothing)."""
+
 # (column, value) pairs used for ``bad_number`` rows: none parses as a finite number.
 _BAD_NUMBERS: tuple[tuple[str, str], ...] = (
     ("age", "abc"),
@@ -132,6 +149,39 @@ _CUM_DEVICE = _cumulative(_DEVICE_SHARE)
 _CUM_HOUR = _cumulative(_HOUR_SHARE)
 
 
+def ticket_effect(subjects: Sequence[str] | np.ndarray) -> np.ndarray:
+    """The ticket subjects' part of the churn score: the sum of :data:`TICKET_WORD_EFFECTS` over each subject's
+    distinct words (letters only, any casing), centred so that it is 0 on average over generated rows."""
+    return np.array([_words_effect(str(s)) for s in subjects]) - _TICKET_MEAN_EFFECT
+
+
+def _words_effect(subject: str) -> float:
+    words = set("".join(c if c.isalpha() else " " for c in subject.lower()).split())
+    return sum(TICKET_WORD_EFFECTS.get(word, 0.0) for word in words)
+
+
+_OPENING_EFFECT = np.array([_words_effect(o) for o in _TICKET_OPENINGS])
+_ENDING_EFFECT = np.array([_words_effect(e) for e in _TICKET_ENDINGS])
+_TICKET_MEAN_EFFECT = (1.0 - _TICKET_SHARE_EMPTY) * (_OPENING_EFFECT.mean() + _ENDING_EFFECT.mean())
+_CASINGS = (str, str.lower, str.upper)
+
+
+def _tickets(rng: np.random.Generator, n: int) -> tuple[list[str], np.ndarray]:
+    """``n`` ticket subjects and their (centred) effect on the churn score."""
+    opening = rng.integers(0, len(_TICKET_OPENINGS), n)
+    topic = rng.integers(0, len(_TICKET_TOPICS), n)
+    ending = rng.integers(0, len(_TICKET_ENDINGS), n)
+    casing = rng.integers(0, len(_CASINGS), n)
+    empty = rng.random(n) < _TICKET_SHARE_EMPTY
+    parts = zip(opening.tolist(), topic.tolist(), ending.tolist(), casing.tolist(), empty.tolist(), strict=True)
+    subjects = [
+        "" if e else _CASINGS[c](f"{_TICKET_OPENINGS[o]} {_TICKET_TOPICS[t]}{_TICKET_ENDINGS[d]}")
+        for o, t, d, c, e in parts
+    ]
+    effect = np.where(empty, 0.0, _OPENING_EFFECT[opening] + _ENDING_EFFECT[ending]) - _TICKET_MEAN_EFFECT
+    return subjects, effect
+
+
 def _draw(rng: np.random.Generator, cum: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(cum, rng.random(n), side="right")
 
@@ -144,8 +194,10 @@ def _probability(
     plan: np.ndarray,
     region: np.ndarray,
     channel: np.ndarray,
+    ticket: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(churn probability before label noise, probability of the written label) from code arrays."""
+    """(churn probability before label noise, probability of the written label) from code arrays and the ticket
+    subjects' effect."""
     tenure = tenure.astype(float)
     calls = calls.astype(float)
     signal = (
@@ -155,6 +207,7 @@ def _probability(
         + _PLAN_EFFECT[plan]
         - 0.026 * (age - 42.0)
         + 0.42 * calls * (tenure < 12)
+        + ticket
     )
     signal = np.where(channel == CHANNELS.index("partner"), _PARTNER_SIGNAL * signal, signal)
     p = 1.0 / (1.0 + np.exp(-(signal - 1.55)))
@@ -176,6 +229,7 @@ def churn_probability(
     plan: Sequence[str] | np.ndarray,
     region: Sequence[str] | np.ndarray,
     signup_channel: Sequence[str] | np.ndarray,
+    ticket_subject: Sequence[str] | np.ndarray,
 ) -> np.ndarray:
     """The true probability that ``churned`` is 1 for rows with these (non-empty) values.
 
@@ -190,6 +244,7 @@ def churn_probability(
         _codes(plan, PLANS),
         _codes(region, REGIONS),
         _codes(signup_channel, CHANNELS),
+        ticket_effect(ticket_subject),
     )
     return p_label
 
@@ -219,7 +274,9 @@ def _chunk_rows(seed: int, chunk: int, keep: int, counts: dict[str, int]) -> lis
     call_rate = 0.9 * _DEVICE_CALL_FACTOR[device] * rng.gamma(2.0, 0.5, n) * np.where(tenure < 6, 1.5, 1.0)
     calls = rng.poisson(call_rate)
     note = np.where(rng.random(n) < _NOTE_SHARE_EMPTY, -1, rng.integers(0, len(_NOTES), n))
-    p, _ = _probability(age, tenure, calls, spend, plan, region, channel)
+    # The tickets draw from their own stream, so every other column is what it was before they existed.
+    tickets, ticket = _tickets(np.random.default_rng([seed, chunk, 1]), n)
+    p, _ = _probability(age, tenure, calls, spend, plan, region, channel, ticket)
     flip = (region == REGIONS.index("west")) & (rng.random(n) < _WEST_FLIP)
     churned = ((rng.random(n) < p) ^ flip).astype(np.int64)
     missing = {column: rng.random(n) < rate for column, rate in MISSING_RATES.items()}
@@ -243,6 +300,7 @@ def _chunk_rows(seed: int, chunk: int, keep: int, counts: dict[str, int]) -> lis
         "hour": list(map(str, hour[s].tolist())),
         "signup_channel": np.array(CHANNELS, dtype=object)[channel[s]].tolist(),
         "notes": np.array(("", *_NOTES), dtype=object)[note[s] + 1].tolist(),
+        "ticket_subject": tickets[:keep],
         "churned": list(map(str, churned[s].tolist())),
     }
     for column, mask in missing.items():

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from beam_jobs.sources import describe_spans
-from components.notify.run_summary import collect
+from components.notify.run_summary import collect, pruning_line
 from pipelines.progress import StepRecord
 
 
@@ -68,6 +68,30 @@ def _slice_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _value_text(value: Any) -> str:
+    """A tuned setting's value, short: 0.00123 → 0.00123, 0.1251066 → 0.125, [64, 32] → [64,32]."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).replace(" ", "")
+
+
+def _trial_lines(summary: dict[str, Any]) -> list[str]:
+    """A search's trials, one line each: the tuned values, validation AUC, epochs, seconds, cached, the winner."""
+    trials = summary.get("trials")
+    if not trials:
+        return []
+    lines = [f"  search    {len(trials)} trials; winner trial {summary['winner']} (best validation auc, eval split)"]
+    for trial in trials:
+        auc = trial["validation_auc"]
+        result = f"auc {auc:.3f}" if auc is not None else f"no auc: {trial.get('problem')}"
+        ran = "cached" if trial["cached"] else f"{trial['seconds'] or 0:.1f} s" if trial["cached"] is False else ""
+        values = " ".join(f"{key.split('.', 1)[1]}={_value_text(v)}" for key, v in sorted(trial["settings"].items()))
+        mark = "*" if trial["index"] == summary["winner"] else " "
+        epochs = f"{trial['epochs']} ep" if trial["epochs"] is not None else ""
+        lines.append(f"   {mark}trial {trial['index']:<2} {result}  {epochs}  {ran}  {values}".rstrip())
+    return lines
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as a few readable lines."""
     status = "succeeded" if summary["ok"] else f"FAILED: {summary['error']}"
@@ -83,6 +107,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     if summary.get("data_anomalies") is not None:
         lines.append(f"  anomalies {len(summary['data_anomalies']['anomalies'])} mild (data checks; see the summary)")
+    lines.extend(_trial_lines(summary))
     overall = summary["metrics"]["overall"]
     if overall:
         shown = ("auc", "auc_pr", "accuracy", "precision", "recall", "f1", "log_loss")
@@ -93,6 +118,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  validation auc {summary['validation_auc']:.3f} (eval split, chose the model in training)")
         if summary.get("baseline"):
             lines.append(f"  baseline  auc {_fmt(summary['baseline'].get('auc'))}")
+        if summary.get("pruning"):
+            lines.append(f"  pruning   {pruning_line(summary['pruning'])}")
     lines.extend(_slice_lines(summary))
     if overall:
         lines.append("  blessed   yes" if summary["blessed"] else "  blessed   no —")

@@ -70,8 +70,11 @@ def evaluate(
     )
     from beam_jobs.options import beam_flags
     from components.evaluate.analysis import run_evaluation, write_blessing
+    from components.evaluate.footprint import LATENCY_BATCHES, pruning_comparison
     from components.evaluate.report import write_report
     from components.push.serving_verdict import serving_check_beside
+    from components.push.tfrecords import sample_records
+    from components.train.result import TrainingResult, has_result
 
     # Push's serving check of this model runs now, on the core TFMA leaves idle; push honours its verdict.
     with serving_check_beside(
@@ -93,6 +96,17 @@ def evaluate(
             slice_thresholds=slice_thresholds,
         )
     summary = {**outcome.to_json(), "split": TEST_SPLIT}
+    pruning = TrainingResult.read(training_logs.path).pruning if has_result(training_logs.path) else None
+    if pruning:  # what pruning bought: measured here, where TensorFlow is loaded, for candidate and baseline alike
+        summary["pruning"] = pruning_comparison(
+            model.path,
+            baseline_path or None,
+            sample_records(split_files(raw_examples.path, TEST_SPLIT), max(LATENCY_BATCHES)),
+            final_sparsity=pruning["final_sparsity"],
+            candidate_auc=summary["overall"].get("auc"),
+            baseline_auc=(summary.get("baseline_overall") or {}).get("auc"),
+            baseline_version=baseline_version or None,
+        )
     with open(os.path.join(evaluation.path, EVALUATION_SUMMARY_FILE), "w") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True, allow_nan=False)
     write_blessing(outcome, blessing.path)

@@ -40,6 +40,7 @@ from components.evaluate.report_figures import (
     roc_figure,
     slices_roc_figure,
     training_figure,
+    trials_figure,
 )
 from components.evaluate.tfma_config import (
     BASELINE,
@@ -49,6 +50,7 @@ from components.evaluate.tfma_config import (
     THRESHOLD_METRICS,
 )
 from components.train.result import TrainingResult
+from components.tune.select import read_table
 
 if TYPE_CHECKING:
     pass
@@ -276,6 +278,61 @@ def _compare_html(evaluation: Mapping[str, Any], labels: Mapping[str, str]) -> s
     )
 
 
+def _bytes_text(value: float | None) -> str:
+    return "—" if value is None else f"{value / 1024:,.1f} KiB"
+
+
+def _pruning_rows(pruning: Mapping[str, Any]) -> list[tuple[str, str, float | None, float | None]]:
+    """(label, kind, candidate value, reference value) per row; kind is how the change shows: delta or ratio."""
+    candidate, reference = pruning["candidate"], pruning.get("reference") or {}
+    rows: list[tuple[str, str, float | None, float | None]] = [
+        ("dense-kernel sparsity", "delta", candidate["kernel_sparsity"], reference.get("kernel_sparsity")),
+        ("sparsity of all weights", "delta", candidate["weight_sparsity"], reference.get("weight_sparsity")),
+        ("SavedModel size", "ratio", candidate["size_bytes"], reference.get("size_bytes")),
+        ("gzip-compressed size", "ratio", candidate["gzip_bytes"], reference.get("gzip_bytes")),
+    ]
+    for batch, ms in candidate["latency_ms"].items():
+        rows.append((f"latency, batch of {batch} (ms)", "ratio", ms, (reference.get("latency_ms") or {}).get(batch)))
+    rows.append(("AUC", "delta", candidate.get("auc"), reference.get("auc")))
+    return rows
+
+
+def _pruning_html(evaluation: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """What pruning bought: sparsity, size, gzip size, latency and AUC, beside the unpruned baseline when served."""
+    pruning = evaluation.get("pruning")
+    if not pruning:
+        return ""
+    reference = pruning.get("reference")
+    head = f"<th></th><th>{_e(labels[CANDIDATE])} (pruned)</th>"
+    if reference:
+        head += f"<th>{_e(labels[BASELINE])} (unpruned)</th><th>change</th>"
+    rows = []
+    for label, kind, value, other in _pruning_rows(pruning):
+        shown = _bytes_text if "size" in label else (lambda v: format_number(v, 4))
+        cells = f"<td>{_e(label)}</td><td class=num>{_e(shown(value))}</td>"
+        if reference:
+            if value is None or other is None:
+                change = "—"
+            elif kind == "ratio":
+                change = f"×{value / other:.2f}" if other else "—"
+            else:
+                change = f"{value - other:+.4f}"
+            cells += f"<td class=num>{_e(shown(other))}</td><td class=num>{_e(change)}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    note = (
+        f"Trained to {pruning['final_sparsity']:.0%} sparsity of the dense kernels (magnitude pruning). Sizes are the "
+        "SavedModel directory and the same directory as a .tar.gz; latency is the median of a few serving_default "
+        "calls on raw test examples after a warm-up, measured in the evaluate step for both models alike. Zeros "
+        "shrink the gzip size, not the raw size or dense-kernel latency."
+    )
+    if not reference:
+        note += " No unpruned model to compare with: the baseline is absent or itself pruned."
+    return (
+        f'<section id="pruning"><h2>Pruning</h2><table id="pruning-table"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table><p class="note">{_e(note)}</p></section>'
+    )
+
+
 def _curves_html(evaluation: Mapping[str, Any], plots: PlotsBySlice, labels: Mapping[str, str]) -> str:
     """Overall ROC, precision–recall, calibration and confusion matrix."""
     split = evaluation.get("split", TEST_SPLIT)
@@ -455,6 +512,36 @@ def _training_html(
     return f'<section id="training">{heading}<div class="row">{"".join(parts)}</div></section>'
 
 
+def _trials_html(trials: Mapping[str, Any] | None) -> str:
+    """A hyperparameter search: every trial's tuned settings, validation AUC, epochs and seconds, the winner marked,
+    and the AUC against each setting; empty without a search."""
+    if not trials:
+        return ""
+    rows, winner = trials["trials"], trials["winner"]
+    keys = sorted({key for trial in rows for key in trial["settings"]})
+    head = "".join(f"<th>{_e(key)}</th>" for key in ("trial", *keys, "validation AUC", "epochs", "seconds", ""))
+    body = []
+    for trial in rows:
+        auc = trial.get("validation_auc")
+        cells = [str(trial["index"])]
+        cells += [format_number(v, 4) if isinstance(v, float) else str(v) for v in map(trial["settings"].get, keys)]
+        cells += [format_number(auc, 4) if auc is not None else f"none: {trial.get('problem')}"]
+        cells += [str(trial.get("epochs", "—")), format_number(trial.get("seconds"), 1)]
+        cells += ["winner" if trial["index"] == winner else ""]
+        css = ' class="winner"' if trial["index"] == winner else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>")
+    scored = [trial for trial in rows if trial.get("validation_auc") is not None]
+    image = _img(trials_figure(rows, winner), "validation AUC against each tuned setting", "wide") if scored else ""
+    heading = f"<h2>Hyperparameter search {_split_tag(EVAL_SPLIT, ' (validation: chose the winner)')}</h2>"
+    note = (
+        f"<p>{len(rows)} trials; trial {winner} had the best validation AUC and is the candidate evaluated above on "
+        "the test split.</p>"
+    )
+    rows_html = "".join(body)
+    table = f'<table id="trials-table" class="small"><thead><tr>{head}</tr></thead><tbody>{rows_html}</tbody></table>'
+    return f'<section id="trials">{heading}{note}<div class="row">{image}{table}</div></section>'
+
+
 def _data_html(statistics: Mapping[str, Any] | None, test_split: str) -> str:
     """Rows per split and quarantined rows with their reasons."""
     if not statistics:
@@ -572,6 +659,7 @@ img.wide { max-width: 100%; height: auto; border: 1px solid var(--line); border-
 table.small { margin-top: 10px; }
 .confusion { margin-top: 12px; }
 .confusion table.small { margin-top: 0; }
+tr.winner td { font-weight: 600; }
 caption { text-align: left; color: var(--muted); font-size: 12px; padding-bottom: 4px; }
 footer { color: var(--muted); font-size: 12px; }
 """
@@ -587,8 +675,10 @@ def render_report(
     title: str = DEFAULT_TITLE,
     curves_png: bytes | None = None,
     column_stats: Mapping[str, Any] | None = None,
+    trials: Mapping[str, Any] | None = None,
 ) -> str:
-    """The report page as one HTML string, from plain data only (no TFMA, no files)."""
+    """The report page as one HTML string, from plain data only (no TFMA, no files). ``trials``: a hyperparameter
+    search's trials table (components.tune.select)."""
     split = evaluation.get("split", TEST_SPLIT)
     has_baseline = evaluation.get("baseline_overall") is not None
     baseline_name = f"baseline v{baseline_version}" if baseline_version is not None else "baseline"
@@ -601,10 +691,12 @@ def render_report(
             _decision_html(evaluation),
             _headline_html(evaluation, training, labels),
             _compare_html(evaluation, labels),
+            _pruning_html(evaluation, labels),
             _curves_html(evaluation, plots, labels),
             _weakest_html(evaluation, plots, labels),
             _slice_table_html(evaluation, plots, labels),
             _training_html(curves, training, curves_png),
+            _trials_html(trials),
             _data_html(statistics, split),
             _columns_html(column_stats),
         )
@@ -634,11 +726,13 @@ def write_report(
 ) -> str:
     """Read TFMA's plots (tfma_dir) and the training logs, write the report to output_path and return the path.
 
-    ``column_stats`` is ingest's per-split column statistics; the train split's columns get a table."""
+    ``column_stats`` is ingest's per-split column statistics; the train split's columns get a table. A search's
+    trials table lies beside the winner's training logs."""
     plots = read_plots(tfma_dir)
     curves, training, curves_png = read_training_logs(training_logs_dir)
+    trials = read_table(training_logs_dir or "")
     page = render_report(
-        evaluation, plots, curves, training, statistics, baseline_version, title, curves_png, column_stats
+        evaluation, plots, curves, training, statistics, baseline_version, title, curves_png, column_stats, trials
     )
     os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
     with open(output_path, "w", encoding="utf-8") as handle:

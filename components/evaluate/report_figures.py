@@ -232,3 +232,34 @@ def training_figure(curves: Mapping[str, Sequence[float]], best_epoch: int | Non
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     return _png(figure)
+
+
+def trials_figure(trials: Sequence[Mapping[str, Any]], winner: int) -> str:
+    """A search's trials: validation AUC (eval split) against each tuned setting, one panel per setting, the winner
+    marked. Numeric settings on their own scale (log when they span more than 20×), others as categories."""
+    keys = sorted({key for trial in trials for key in trial["settings"]})
+    scored = [trial for trial in trials if trial.get("validation_auc") is not None]
+    figure, axes = _figure(min(3.0 * len(keys), 12.0), 2.9, cols=len(keys))
+    for axis, key in zip(axes[0], keys, strict=True):
+        values = [trial["settings"][key] for trial in scored]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric:
+            xs = [float(v) for v in values]
+            if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+                axis.set_xscale("log")
+        else:
+            categories = sorted({str(v) for v in values})
+            xs = [float(categories.index(str(v))) for v in values]
+            axis.set_xticks(range(len(categories)), [_clip(c, 14) for c in categories], fontsize=8)
+            axis.set_xlim(-0.5, len(categories) - 0.5)
+        aucs = [trial["validation_auc"] for trial in scored]
+        axis.scatter(xs, aucs, color=COLORS[CANDIDATE], alpha=0.7, s=28, label="trial")
+        best = [(x, auc) for x, auc, trial in zip(xs, aucs, scored, strict=True) if trial["index"] == winner]
+        if best:
+            axis.scatter(*zip(*best, strict=True), marker="*", s=160, color=COLORS[BASELINE], label=f"winner {winner}")
+        axis.set_title(_clip(key, 34), fontsize=10, parse_math=False)
+        axis.set_xlabel(key.split(".", 1)[1], parse_math=False)
+        axis.set_ylabel(f"validation AUC ({EVAL_SPLIT})")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return _png(figure)

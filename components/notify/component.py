@@ -37,6 +37,7 @@ def summarize(
     from beam_jobs.layout import RUN_SUMMARY_FILE
     from components.notify.run_summary import collect, headline
     from components.notify.webhook import post_status
+    from components.tune.select import run_dir_of
 
     facts = collect(
         statistics.path,
@@ -47,6 +48,7 @@ def summarize(
         candidate_is_served,
         data_spans=data_spans,
         anomalies_dir=anomalies.path,
+        run_dir=run_dir_of(run_summary.uri),  # this run's: a search's trials outside it came from the cache
     )
     os.makedirs(run_summary.path, exist_ok=True)
     with open(os.path.join(run_summary.path, RUN_SUMMARY_FILE), "w") as handle:

@@ -93,6 +93,7 @@ def push(
         split_files,
     )
     from components.push.pusher import push_if_blessed
+    from components.tune.select import lineage_of
 
     outcome = push_if_blessed(
         model_dir=model.path,
@@ -111,6 +112,7 @@ def push(
             "evaluated_split": TEST_SPLIT,
             "baseline_version": baseline_version or None,
             "data_spans": [str(span) for span in data_spans],
+            **lineage_of(model.metadata),  # a search's winning trial: its index and tuned settings
         },
         data_statistics=os.path.join(statistics.path, COLUMN_STATS_FILE),
     )

@@ -14,6 +14,12 @@ CACHE_LIMIT_BYTES = 512 << 20  # compressed size under which a split's parsed ex
 PARSE_BATCH = 1024  # records per parse_example call when parsing once for the cache
 
 
+def as_model_input(value: tf.Tensor) -> tf.Tensor:
+    """A transformed feature as the model takes it: a ``[batch]`` feature as ``[batch, 1]``; a ``[batch, slots]``
+    bag of token ids (a text column) as it is."""
+    return value if value.shape.rank == 2 else tf.reshape(value, [-1, 1])
+
+
 def _files(file_pattern: str) -> list[str]:
     files = sorted(tf.io.gfile.glob(file_pattern))
     if not files:
@@ -31,7 +37,8 @@ def transformed_dataset(
     repeat: bool = False,
     cache: bool | None = None,
 ) -> tf.data.Dataset:
-    """Batches of ``({name: [batch, 1] tensor}, [batch, 1] float32 label)``.
+    """Batches of ``({name: [batch, 1] tensor}, [batch, 1] float32 label)``; a text column's bag of token ids is
+    ``[batch, slots]`` (see :func:`as_model_input`).
 
     ``cache`` defaults to True when the files are smaller than ``CACHE_LIMIT_BYTES``.
     """
@@ -49,7 +56,7 @@ def transformed_dataset(
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         parsed = tf.io.parse_example(serialized, feature_spec)
         target = tf.reshape(tf.cast(parsed.pop(label), tf.float32), [-1, 1])
-        return {name: tf.reshape(value, [-1, 1]) for name, value in parsed.items()}, target
+        return {name: as_model_input(value) for name, value in parsed.items()}, target
 
     if cache:
         # Parse once in large batches and keep the parsed examples: later epochs only shuffle and batch.

@@ -19,6 +19,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from beam_jobs.contract import Columns
+from components.train.dataset import as_model_input
 from components.train.serving_contract import SERVING_SCHEMA_FILE, enforce_serving_contract, serving_schema
 from components.train.signatures import INPUT_NAME, OUTPUT_KEY, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from components.train.warm_start import save_for_warm_start
@@ -49,7 +50,7 @@ def export_model(model: keras.Model, tft_output: tft.TFTransformOutput, columns:
     @tf.function(input_signature=[_EXAMPLES], autograph=False)
     def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         transformed = transform(examples)
-        inputs = {name: tf.reshape(value, [-1, 1]) for name, value in transformed.items() if name in input_names}
+        inputs = {name: as_model_input(value) for name, value in transformed.items() if name in input_names}
         return {OUTPUT_KEY: tf.cast(model(inputs), tf.float32)}
 
     @tf.function(input_signature=[_EXAMPLES], autograph=False)

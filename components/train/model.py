@@ -1,5 +1,9 @@
 """The Keras model, built from the transformed features: numeric → dense input, categorical → embedding.
 
+A categorical input is a bag of ids per example: one id for a vocabulary, hash, bucketized or crossed column, up to
+``token_slots`` token ids for a text column (padded with -1). Each bag is embedded and mean-pooled, so a single id
+is simply embedded and an empty bag (empty text) is a zero vector.
+
 bigtrain uses tf_keras (Keras 2) on purpose: tf.Transform's layer is a tf_keras model, and tf_keras
 ``fit`` works under MultiWorkerMirroredStrategy where Keras 3 ``fit`` does not (keras-team/keras#20585).
 """
@@ -8,7 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import tensorflow as tf
 import tf_keras as keras
 
 
@@ -30,6 +36,32 @@ def embedding_dim(cardinality: int, max_dim: int) -> int:
     return max(2, min(max_dim, round(6 * math.pow(cardinality, 0.25))))
 
 
+class MeanBagEmbedding(keras.layers.Embedding):
+    """The mean embedding of each example's bag of ids: ``[batch, slots]`` int ids, negative ids pad → ``[batch, dim]``.
+
+    An example without ids gets zeros. A subclass of Embedding so its weight keeps the name and shape a plain
+    embedding has (warm start), and ``get_prunable_weights`` lets magnitude pruning treat it like one.
+    """
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        ids = tf.cast(inputs, tf.int64)
+        present = tf.cast(ids >= 0, self.compute_dtype)
+        vectors = super().call(tf.maximum(ids, 0))
+        total = tf.reduce_sum(vectors * present[:, :, None], axis=1)
+        count = tf.reduce_sum(present, axis=1, keepdims=True)
+        return total / tf.maximum(count, tf.ones_like(count))
+
+    def compute_mask(self, inputs: tf.Tensor, mask: Any = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: Any) -> tf.TensorShape:
+        return tf.TensorShape([input_shape[0], self.output_dim])
+
+    def get_prunable_weights(self) -> list[tf.Variable]:
+        """The embedding matrix (what pruning sparsifies, as for a plain Embedding)."""
+        return [self.embeddings]
+
+
 def build_model(
     features: list[FeatureInput],
     hidden_units: list[int],
@@ -40,17 +72,18 @@ def build_model(
     l2: float = 0.0,
     steps_per_execution: int = 1,
 ) -> keras.Model:
-    """A compiled binary classifier with one sigmoid output (float32 even under mixed precision)."""
+    """A compiled binary classifier with one sigmoid output (float32 even under mixed precision).
+
+    Inputs are ``[batch, 1]``, except categorical ones, which take ``[batch, slots]`` bags of ids.
+    """
     inputs: dict[str, keras.Input] = {}
     encoded = []
     for feature in sorted(features, key=lambda f: f.name):
         if feature.categorical:
             assert feature.cardinality is not None
-            tensor = keras.Input(shape=(1,), name=feature.name, dtype="int64")
-            embedded = keras.layers.Embedding(
-                feature.cardinality, embedding_dim(feature.cardinality, max_embedding_dim), name=f"{feature.name}_emb"
-            )(tensor)
-            encoded.append(keras.layers.Flatten(name=f"{feature.name}_flat")(embedded))
+            tensor = keras.Input(shape=(None,), name=feature.name, dtype="int64")
+            dim = embedding_dim(feature.cardinality, max_embedding_dim)
+            encoded.append(MeanBagEmbedding(feature.cardinality, dim, name=f"{feature.name}_emb")(tensor))
         else:
             tensor = keras.Input(shape=(1,), name=feature.name, dtype="float32")
             encoded.append(tensor)

@@ -3,7 +3,10 @@
 Training cleans rows in ``beam_jobs.cleaning``: a numeric cell that is not a finite number quarantines the row
 (``bad_number``, whatever the column's missing rule), a missing value in a required column (missing rule
 ``quarantine``) quarantines it (``missing_required``), and an empty cell is missing (ingest drops empty cells).
-Optional features are imputed inside the transform graph (``beam_jobs.transform``). The serving signatures apply
+Optional features are imputed inside the transform graph (``beam_jobs.transform``). A text column follows a string
+column's rules: an empty string is missing, so it is rejected when the column is required and imputed (e.g. to zero
+tokens by ``{fill: ""}``) when it is optional; whitespace or punctuation alone is a value with zero tokens, as in
+training. The serving signatures apply
 the same rules with :func:`enforce_serving_contract`, between ``tf.io.parse_example`` and the transform layer, and
 :func:`serving_schema` describes them for clients; the export writes it into the model as ``serving_schema.json``.
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 SERVING_SCHEMA_FILE = "serving_schema.json"  # in every exported model, next to saved_model.pb
 SCHEMA_VERSION = 1
 
+TOKENIZED = "raw text; the model lowercases it and splits it into words on whitespace and punctuation"
 # How many offending batch rows an error lists.
 _ROWS_SHOWN = 10
 _EXAMPLE_LISTS = {"float": "float_list", "int": "int64_list", "string": "bytes_list"}
@@ -76,12 +80,12 @@ def _enforce_column(name: str, spec: ColumnSpec, value: tf.Tensor | tf.SparseTen
         value = _with_values(value, _guard(value, tf.equal(value.indices[:, 1], 0), _SEVERAL.format(name=name)))
         if spec.type == "float":
             value = _with_values(value, _guard(value, tf.math.is_finite(value.values), _NOT_FINITE.format(name=name)))
-        elif spec.type == "string":
+        elif spec.value_type == "string":
             value = tf.sparse.retain(value, tf.not_equal(value.values, ""))  # "" is missing: the transform imputes
         return value
     if spec.type == "float":
         return _guard(value, tf.math.is_finite(value), _NOT_FINITE.format(name=name))
-    if spec.type == "string":
+    if spec.value_type == "string":
         return _guard(value, tf.not_equal(value, ""), _EMPTY_REQUIRED.format(name=name))
     return value  # int64: every value is a valid integer
 
@@ -133,7 +137,7 @@ def _feature_schema(name: str, spec: ColumnSpec) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": name,
         "type": spec.type,
-        "tf_example_list": _EXAMPLE_LISTS[spec.type],
+        "tf_example_list": _EXAMPLE_LISTS[spec.value_type],
         "required": spec.required,
         "values_per_example": "exactly 1" if spec.required else "0 or 1",
         "missing": missing.kind,
@@ -142,8 +146,10 @@ def _feature_schema(name: str, spec: ColumnSpec) -> dict[str, Any]:
         entry["fill_value"] = missing.value
     outcome = "reject" if spec.required else "impute"
     entry["if_absent"] = outcome
-    if spec.type == "string":
+    if spec.value_type == "string":
         entry["if_empty_string"] = outcome
+    if spec.type == "text":
+        entry["tokenized"] = TOKENIZED
     if spec.type == "float":
         entry["if_nan_or_inf"] = "reject"
     return entry

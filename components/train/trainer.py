@@ -23,7 +23,7 @@ import tf_keras as keras
 from beam_jobs.contract import Columns, Cross, check_crosses, parse_columns
 from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, split_files
 from beam_jobs.transform import categorical_cardinality
-from components.train import distribute
+from components.train import distribute, pruning
 from components.train.curves import write_curves
 from components.train.dataset import transformed_dataset
 from components.train.export import export_model
@@ -99,12 +99,20 @@ class _StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _callbacks(request: TrainRequest, guard: _StopOnNonFinite) -> list[keras.callbacks.Callback]:
+def _callbacks(
+    request: TrainRequest, guard: _StopOnNonFinite, prune: pruning.PruningPlan | None
+) -> list[keras.callbacks.Callback]:
     logs_dir = request.logs_dir
     return [
+        *(pruning.callbacks(logs_dir) if prune else []),
         guard,
         keras.callbacks.EarlyStopping(
-            monitor="val_auc", mode="max", patience=request.training.early_stopping_patience, restore_best_weights=True
+            monitor="val_auc",
+            mode="max",
+            patience=request.training.early_stopping_patience,
+            restore_best_weights=True,
+            # A pruned run neither stops nor picks its best epoch before the final sparsity is reached.
+            start_from_epoch=prune.end_epoch - 1 if prune else 0,
         ),
         # Resumes mid-training after a killed or preempted step: the directory is the same for every retry.
         keras.callbacks.BackupAndRestore(request.backup_dir),
@@ -185,6 +193,12 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
             )
             # A resumed run continues its own weights; warm start applies to a fresh start only.
             warm = None if resuming else warm_start(model, request.warm_start_from, spec)
+            # Wrapped after the warm start: the wrappers share the plain layers' (warm) weights. BackupAndRestore
+            # saves the wrapped model, masks and pruning step included, so a resumed run continues the schedule.
+            prune = pruning.plan(settings, steps_per_epoch)
+            pruned_layers: list[str] = []
+            if prune:
+                model, pruned_layers = pruning.wrap(model, prune)
         guard = _StopOnNonFinite()
         history = model.fit(
             train_data,
@@ -192,7 +206,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
             epochs=settings.epochs,
             steps_per_epoch=steps_per_epoch,
             validation_steps=max(1, math.ceil(eval_examples / global_batch)),
-            callbacks=_callbacks(request, guard),
+            callbacks=_callbacks(request, guard, prune),
             verbose=2,
         )
         if guard.where is not None:
@@ -200,6 +214,10 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
                 f"training diverged at {guard.where}; lower training.learning_rate or set training.clipnorm"
             )
         _check_finite(model)
+        pruned = None
+        if prune:
+            model = pruning.strip(model)
+            pruned = pruning.describe(prune, model, pruned_layers)
         target = distribute.write_dir(request.model_dir, tf_config)
         try:
             export_model(model, tft_output, columns, target)
@@ -209,7 +227,9 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
     # With BackupAndRestore, fit continues at the saved epoch and History numbers epochs from there.
     resumed_from = history.epoch[0] if history.epoch else 0
     val_auc = [float(v) for v in history.history.get("val_auc", [math.nan])]
-    best = max(range(len(val_auc)), key=lambda i: val_auc[i])
+    # A pruned model can only be one from an epoch at final sparsity (see _callbacks), so only those compete.
+    first_eligible = max(0, prune.end_epoch - 1 - resumed_from) if prune else 0
+    best = max(range(min(first_eligible, len(val_auc) - 1), len(val_auc)), key=lambda i: val_auc[i])
     result = TrainingResult(
         epochs_run=resumed_from + len(history.epoch),
         best_epoch=resumed_from + best + 1,
@@ -222,6 +242,7 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
         resumed_from_epoch=resumed_from,
         warm_started=bool(warm and warm.applied),
         warm_start_note=warm.note if warm else "",
+        pruning=pruned,
     )
     if chief:
         os.makedirs(request.logs_dir, exist_ok=True)

@@ -235,6 +235,82 @@ def test_bad_cross_or_clip_names_the_field(raw, mutate, expected):
     assert config_error(raw).startswith(expected)
 
 
+TOKENS = {"tokens": {"vocab_size": 50, "max_tokens": 4}}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda r: r["columns"]["plan"].update(transform=TOKENS),
+            "run.yaml: columns.plan: transform 'tokens' needs a text column, this one is string",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(transform="zscore"),
+            "run.yaml: columns.ticket_subject: transform 'zscore' does not apply to a text column; use tokens",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(transform={"vocabulary": {"top_k": 5}}),
+            "run.yaml: columns.ticket_subject: transform 'vocabulary' does not apply to a text column",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].pop("transform"),
+            "run.yaml: columns.ticket_subject: a text feature needs transform: {tokens:",
+        ),
+        (
+            lambda r: r["columns"]["customer_id"].update(type="text"),
+            "run.yaml: columns.customer_id: a text column cannot have role key",
+        ),
+        (
+            lambda r: r["columns"]["churned"].update(type="text"),
+            "run.yaml: columns.churned: a text column cannot have role label",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(missing="mean"),
+            "run.yaml: columns.ticket_subject: 'mean' needs a numeric column",
+        ),
+        (
+            lambda r: r.update(crosses=[{"cross": ["region", "ticket_subject"], "hash": 8}]),
+            "run.yaml: crosses[0]: 'ticket_subject' is a text column; cross string, int or bucketized columns",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(transform={"tokens": {"vocab_size": 50}}),
+            "run.yaml: columns.ticket_subject.transform: 'tokens' needs vocab_size and max_tokens",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(transform={"tokens": {**TOKENS["tokens"], "ngrams": 4}}),
+            "run.yaml: columns.ticket_subject.transform.ngrams: Input should be less than or equal to 3",
+        ),
+        (
+            lambda r: r["columns"]["ticket_subject"].update(transform={"tokens": {**TOKENS["tokens"], "top_k": 9}}),
+            "run.yaml: columns.ticket_subject.transform: 'tokens' takes vocab_size (not top_k)",
+        ),
+        (
+            lambda r: r["columns"]["plan"].update(transform={"vocabulary": {"max_tokens": 3}}),
+            "run.yaml: columns.plan.transform: 'vocabulary' takes no max_tokens (only 'tokens' does)",
+        ),
+    ],
+)
+def test_bad_text_column_names_the_field(raw, mutate, expected):
+    mutate(raw)
+    assert config_error(raw).startswith(expected)
+
+
+def test_text_columns_load_as_slice_or_ignore_and_round_trip(raw, demo_config):
+    from beam_jobs.contract import parse_columns
+
+    subject = demo_config.contract.columns["ticket_subject"]
+    assert (subject.type, subject.value_type, subject.missing.value) == ("text", "string", "")
+    assert subject.transform.kind == "tokens" and subject.transform.ngrams == 2
+    assert subject.transform.token_slots == 8 + 7  # 8 words and their 7 bigrams
+    assert subject.transform.oov_buckets == 1
+    raw["columns"]["notes"].update(type="text")
+    raw["columns"]["ticket_subject"] = {"type": "text", "role": "slice", "missing": {"fill": ""}}
+    contract = parse_config(raw).contract
+    assert contract.columns["notes"].role == "ignore" and "ticket_subject" not in contract.features
+    assert parse_columns(demo_config.columns_dict()).columns["ticket_subject"] == subject
+
+
 def test_crosses_and_clips_load_and_reach_the_steps_as_json(raw):
     import json
 

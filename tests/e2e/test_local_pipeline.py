@@ -170,7 +170,7 @@ def test_each_succeeded_run_posted_its_headline_to_the_webhook(runs, webhook):
 def test_new_data_reruns_ingest_even_with_everything_cached(runs):
     work, _, _ = runs
     with open(work / "data" / "demo" / "part-00000.csv", "a") as handle:
-        handle.write("extra-customer-1,41,52000,80.5,12,1,basic,west,ios,9,web,,0\n")
+        handle.write("extra-customer-1,41,52000,80.5,12,1,basic,west,ios,9,web,,Cancel my plan,0\n")
     result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary3.json", cwd=work)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     third = json.loads((work / "summary3.json").read_text())

@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
-ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
+ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string(), "text": pa.string()}
 SPAN_ROWS = 700
 DUPLICATES = 40  # rows of the first span repeated, under the same keys, in the second
 
@@ -36,7 +36,7 @@ def _typed(cell: str, column: dict) -> object:
         if column.get("missing", "quarantine") == "quarantine" and column.get("role") != "ignore":
             raise ValueError("a required cell is empty")
         return None
-    if column["type"] == "string":
+    if column["type"] in ("string", "text"):
         return cell
     value = float(cell) if column["type"] == "float" else int(cell)
     if not math.isfinite(value):

@@ -26,6 +26,9 @@ FIXED_CODE = {code_parameter(step): f"{step}-code" for step in VERSIONED_STEPS}
 DEMO_IMAGE = "registry.example.com/bigtrain@sha256:" + "0" * 64
 GOLDEN = {"demo": Path(__file__).with_name("demo_pipeline.yaml"), "gpu": Path(__file__).with_name("gpu_pipeline.yaml")}
 CONFIG_FILES = {"demo": "demo.yaml", "gpu": "gpu-multiworker.yaml"}  # gpu warm-starts: it has resolve-warm-start
+# A hyperparameter search: suggest, a ParallelFor of train tasks, select. Its own golden file and checks.
+TUNING_GOLDEN = Path(__file__).with_name("tuning_pipeline.yaml")
+CONFIG_FILES["tuning"] = "tuning.yaml"
 
 
 def _config(name: str) -> RunConfig:
@@ -208,3 +211,49 @@ def test_no_secret_value_reaches_a_compiled_file(tmp_path: Path, monkeypatch: py
         text = _compile(name, tmp_path / f"{name}.yaml")
         leaked = [value for value in secrets.values() if value in text]
         assert not leaked, f"{name}: {leaked}"
+
+
+@pytest.fixture(scope="module")
+def tuning_compiled(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _compile("tuning", tmp_path_factory.mktemp("tuning") / "tuning.yaml")
+
+
+def test_tuning_pipeline_matches_golden(tuning_compiled: str):
+    if os.environ.get("BIGTRAIN_UPDATE_GOLDEN") == "1":
+        TUNING_GOLDEN.write_text(tuning_compiled)
+    assert TUNING_GOLDEN.is_file(), "no golden file: run with BIGTRAIN_UPDATE_GOLDEN=1 once and review it"
+    assert tuning_compiled == TUNING_GOLDEN.read_text(), "tuning pipeline changed; review the diff and regenerate"
+
+
+def test_tuning_trains_each_trial_in_a_parallel_for_between_suggest_and_select(tuning_compiled: str):
+    spec, _ = _docs(tuning_compiled)
+    config = _config("tuning")
+    tasks = _inner_tasks(spec)
+    loops = [name for name in tasks if name.startswith("for-loop-")]
+    assert len(loops) == 1 and "train" not in tasks
+    loop = tasks[loops[0]]
+    assert loop["iteratorPolicy"]["parallelismLimit"] == config.tuning.parallelism == 2
+    assert loop["parameterIterator"]["items"]["inputParameter"].endswith("suggest-Output")
+    assert "suggest" in loop["dependentTasks"]
+    # Each trial is one train task fed the trial's settings; every train input but the two settings is today's.
+    trial = spec["components"][f"comp-{loops[0]}"]["dag"]["tasks"]["train"]
+    assert trial["cachingOptions"]["enableCache"] is True
+    parameters = trial["inputs"]["parameters"]
+    # The data fingerprint and warm-start path travel in the item too (kfp.local replaces outside task outputs).
+    for name in ("model_settings", "training_settings", "data_fingerprint", "warm_start_from"):
+        assert parameters[name]["parameterExpressionSelector"] == f'parseJson(string_value)["{name}"]'
+    assert parameters["code_version"]["componentInputParameter"] == "pipelinechannel--train_code"
+    # select collects every trial's model and logs; the winner's go on to evaluate and push.
+    select = tasks["select"]
+    assert select["dependentTasks"] == sorted([loops[0], "suggest"])
+    artifacts = select["inputs"]["artifacts"]
+    assert artifacts["trial_models"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "pipelinechannel--train-model",
+        "producerTask": loops[0],
+    }
+    for step in ("resolve-baseline", "evaluate", "push"):
+        assert tasks[step]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "select", step
+    assert tasks["summarize"]["inputs"]["artifacts"]["training_logs"]["taskOutputArtifact"]["producerTask"] == "select"
+    assert tasks["suggest"]["cachingOptions"]["enableCache"] and tasks["select"]["cachingOptions"]["enableCache"]
+    tuning = tasks["suggest"]["inputs"]["parameters"]["tuning"]["runtimeValue"]["constant"]
+    assert tuning["trials"] == 4 and tuning["sampler"] == "random"

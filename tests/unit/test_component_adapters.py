@@ -719,6 +719,7 @@ def test_summarize_writes_the_facts_and_posts_the_headline(tmp_path: Path, monke
         "candidate_is_served": True,
         "data_spans": ["41", "42"],
         "anomalies_dir": inputs["anomalies"].path,
+        "run_dir": str(tmp_path),  # <run dir>/<task>/<output>: this run's, for a search's cached trials
     }
     assert headline.calls[0] == {"facts": FACTS}
     written = json.loads((Path(out.path) / RUN_SUMMARY_FILE).read_text())

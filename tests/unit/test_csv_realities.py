@@ -15,9 +15,9 @@ from beam_jobs.ingest import IngestError, IngestPaths, IngestStats, run_ingest
 
 HEADER = (
     "customer_id,age,income,monthly_spend,tenure_months,support_calls,plan,region,device,hour,signup_channel,notes,"
-    "churned"
+    "ticket_subject,churned"
 )
-ROW = "C{},40,50000,20,10,1,basic,north,pixel,3,web,,{}"
+ROW = "C{},40,50000,20,10,1,basic,north,pixel,3,web,,,{}"
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
 
 
@@ -75,7 +75,7 @@ def test_bad_bytes_are_quarantined_as_bad_encoding_with_their_line(ingested):
         "source": "bad.csv",
         "line": 4,
         "kind": "bad_encoding",
-        "reason": "the line is not valid UTF-8; wrong column count: expected 13 fields, got 4",
+        "reason": "the line is not valid UTF-8; wrong column count: expected 14 fields, got 4",
         "row": {},
         "raw": "C12,\\xff,too,few",
     }

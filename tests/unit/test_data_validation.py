@@ -337,9 +337,9 @@ def test_statistics_written_by_the_ingest_job_are_checked(tmp_path: Path, demo_c
     """The real ingest job: quarantined rows and an out-of-range age in its stats.json and column_stats.json."""
     source = tmp_path / "data"
     source.mkdir()
-    rows = [f"C{i},{40 + i % 30},50000,20,10,1,basic,north,pixel,{i % 24},web,,{i % 2}" for i in range(200)]
-    rows += [f"C{i},150,50000,20,10,1,basic,north,pixel,3,web,,0" for i in range(200, 210)]  # out of range
-    rows += [f"C{i},forty,50000,20,10,1,basic,north,pixel,3,web,,0" for i in range(210, 215)]  # quarantined
+    rows = [f"C{i},{40 + i % 30},50000,20,10,1,basic,north,pixel,{i % 24},web,,,{i % 2}" for i in range(200)]
+    rows += [f"C{i},150,50000,20,10,1,basic,north,pixel,3,web,,,0" for i in range(200, 210)]  # out of range
+    rows += [f"C{i},forty,50000,20,10,1,basic,north,pixel,3,web,,,0" for i in range(210, 215)]  # quarantined
     _write(source / "a.csv", [HEADER, *rows])
     paths = IngestPaths.under(str(tmp_path / "out"))
     stats = run_ingest(str(source / "*.csv"), demo_config.contract, RATIOS, paths)

@@ -18,8 +18,10 @@ from pipelines.demo_data import (
     MALFORMED_KINDS,
     PLANS,
     REGIONS,
+    TICKET_WORD_EFFECTS,
     DemoDataReport,
     churn_probability,
+    ticket_effect,
     write_demo_data,
 )
 
@@ -200,7 +202,8 @@ def test_missing_rates(medium) -> None:
 def test_label_is_learnable_and_harder_in_west_and_partner(medium) -> None:
     _, rows = medium
     needed = ("age", "tenure_months", "support_calls", "monthly_spend", "plan", "region", "signup_channel")
-    rows = [r for r in rows if classify(r) is None and all(r[IX[c]] for c in needed)]
+    needed += ("ticket_subject",)
+    rows = [r for r in rows if classify(r) is None and all(r[IX[c]] for c in needed if c != "ticket_subject")]
     label = np.array([int(r[IX["churned"]]) for r in rows])
     region = np.array([r[IX["region"]] for r in rows])
     channel = np.array([r[IX["signup_channel"]] for r in rows])
@@ -225,3 +228,26 @@ def test_rejects_fewer_than_one_row(tmp_path: Path, rows: int) -> None:
 def test_rejects_bad_rows_per_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rows_per_file"):
         write_demo_data(tmp_path, rows=10, rows_per_file=0)
+
+
+def test_ticket_subjects_are_short_free_text_whose_words_carry_signal(medium) -> None:
+    _, rows = medium
+    good = [r for r in rows if classify(r) is None]
+    subjects = [r[IX["ticket_subject"]] for r in good]
+    assert 0.25 < subjects.count("") / len(subjects) < 0.45  # no ticket
+    written = [s for s in subjects if s]
+    assert max(len(s.split()) for s in written) <= 5
+    assert any(s.isupper() for s in written) and any(s.islower() for s in written)  # casing varies
+    assert any("," in s for s in written)  # quoted in the CSV
+    label = np.array([int(r[IX["churned"]]) for r in good])
+
+    def churn_rate(word: str) -> float:
+        return float(label[[word in s.lower().split() for s in subjects]].mean())
+
+    no_ticket = float(label[[s == "" for s in subjects]].mean())
+    for word, effect in TICKET_WORD_EFFECTS.items():
+        if abs(effect) >= 0.5:
+            assert (churn_rate(word) > no_ticket + 0.05) == (effect > 0), word
+    effects = ticket_effect(subjects)
+    assert abs(effects.mean()) < 0.05  # centred: the text shifts the score, not the churn rate
+    assert ticket_effect(["CANCEL my plan - slow!"])[0] == pytest.approx(ticket_effect(["cancel my slow plan"])[0])

@@ -28,9 +28,9 @@ from beam_jobs.split import assign_split
 
 HEADER = (
     "customer_id,age,income,monthly_spend,tenure_months,support_calls,plan,region,device,hour,signup_channel,notes,"
-    "churned"
+    "ticket_subject,churned"
 )
-ROW = "C{},40,50000,20,10,1,basic,north,pixel,3,web,,0"
+ROW = "C{},40,50000,20,10,1,basic,north,pixel,3,web,,,0"
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
 
 
@@ -71,9 +71,9 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, demo_config) -> tuple[Ing
             HEADER,
             *rows[:20],
             "C900,too,few",  # wrong column count
-            'C901,40,50000,20,10,1,basic,north,pixel,3,web,"two\nlines, one record",1',  # quoted newline: one record
-            "C902,abc,50000,20,10,1,basic,north,pixel,3x,web,,1",  # two bad numbers
-            "C903,40,50000,20,10,1,basic,,pixel,3,web,,",  # missing required + missing label
+            'C901,40,50000,20,10,1,basic,north,pixel,3,web,"two\nlines, one record",Slow app,1',  # quoted newline
+            "C902,abc,50000,20,10,1,basic,north,pixel,3x,web,,,1",  # two bad numbers
+            "C903,40,50000,20,10,1,basic,,pixel,3,web,,,",  # missing required + missing label
         ],
     )
     _write(
@@ -82,8 +82,8 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, demo_config) -> tuple[Ing
             HEADER,
             *rows[20:],
             "",
-            "C904,40,50000,20,10,1,basic,north,pixel,3,web,,2",  # bad label
-            "C905,,,,,,,south,,4,,,1",  # imputable features and the slice missing: kept
+            "C904,40,50000,20,10,1,basic,north,pixel,3,web,,,2",  # bad label
+            "C905,,,,,,,south,,4,,,,1",  # imputable features and the slice missing: kept
         ],
     )
     paths = IngestPaths.under(str(tmp_path_factory.mktemp("out")))
@@ -119,7 +119,7 @@ def test_quarantine_records_kind_reason_cells_and_raw_text(ingested):
         "source": "a.csv",
         "line": 22,
         "kind": "wrong_column_count",
-        "reason": "wrong column count: expected 13 fields, got 3",
+        "reason": "wrong column count: expected 14 fields, got 3",
         "row": {},
         "raw": "C900,too,few",
     }

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from components.train.model import FeatureInput, build_model, embedding_dim
+from components.train.model import FeatureInput, MeanBagEmbedding, build_model, embedding_dim
 
 FEATURES = [FeatureInput("x"), FeatureInput("z"), FeatureInput("plan", cardinality=6), FeatureInput("dev", 10_000)]
 
@@ -104,3 +104,34 @@ def test_a_few_steps_learn_a_learnable_problem():
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert last["loss"] < 0.7 * first["loss"]
     assert last["auc"] > 0.85
+
+
+def test_a_bag_of_ids_is_the_mean_of_its_embeddings_and_an_empty_bag_is_zeros():
+    layer = MeanBagEmbedding(5, 3)
+    ids = np.array([[1, 3, -1, -1], [2, -1, -1, -1], [-1, -1, -1, -1], [4, 4, 0, -1]])
+    pooled = layer(ids).numpy()
+    table = layer.embeddings.numpy()
+    np.testing.assert_allclose(pooled[0], (table[1] + table[3]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(pooled[1], table[2], rtol=1e-6)  # one id: its embedding, as a plain Embedding gives
+    np.testing.assert_array_equal(pooled[2], np.zeros(3))  # empty text: no tokens
+    np.testing.assert_allclose(pooled[3], (2 * table[4] + table[0]) / 3, rtol=1e-6)
+    assert layer.get_prunable_weights() == [layer.embeddings]
+
+
+def test_a_text_bag_is_an_input_beside_single_ids_and_its_words_are_learned():
+    """A [batch, slots] bag of token ids (padded with -1) trains with the other inputs; the label hangs on one
+    token, wherever it sits in the bag."""
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    n, slots, vocabulary = 512, 6, 20
+    lengths = rng.integers(0, slots + 1, n)
+    ids = np.where(np.arange(slots)[None, :] < lengths[:, None], rng.integers(1, vocabulary, (n, slots)), -1)
+    signal = rng.random(n) < 0.5
+    ids[signal & (lengths > 0), 0] = 0  # token 0 ("cancel") → churn
+    labels = (signal & (lengths > 0)).astype("float32").reshape(-1, 1)
+    features = [*FEATURES, FeatureInput("subject", vocabulary)]
+    batch = {**_batch(n, rng), "subject": ids}
+    model = _build(features)
+    assert model.get_layer("subject_emb").input_dim == vocabulary
+    model.fit(batch, labels, epochs=20, batch_size=64, verbose=0)
+    assert model.evaluate(batch, labels, verbose=0, return_dict=True)["auc"] > 0.95

@@ -56,7 +56,7 @@ def webhook() -> Iterator[tuple[str, type[_Recorder]]]:
 
 def _artifact(path: Path) -> SimpleNamespace:
     path.mkdir(parents=True, exist_ok=True)
-    return SimpleNamespace(path=str(path), metadata={})
+    return SimpleNamespace(path=str(path), uri=str(path), metadata={})
 
 
 def _write(directory: Path, name: str, payload: dict) -> None:

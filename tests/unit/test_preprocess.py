@@ -21,6 +21,7 @@ from beam_jobs.records import decode_typed
 
 ROWS = 1_500
 FEATURES = {"age", "income", "monthly_spend", "tenure_months", "support_calls", "plan", "region", "device", "hour"}
+FEATURES |= {"ticket_subject"}
 LABEL = "churned"
 
 
@@ -122,7 +123,9 @@ def test_transformed_examples_are_what_the_graph_computes(prepared, split):
         assert written[name].dtype == expected[name].dtype, name
 
     def rows(features: dict) -> np.ndarray:
-        table = np.stack([np.asarray(features[n], dtype=np.float64).reshape(-1) for n in names], axis=1)
+        n = len(np.asarray(features[names[0]]))
+        # One column per feature value: a text column's bag of token ids spans several.
+        table = np.hstack([np.asarray(features[name], dtype=np.float64).reshape(n, -1) for name in names])
         return table[np.lexsort(np.round(table, 5).T[::-1])]
 
     np.testing.assert_allclose(rows(written), rows(expected), rtol=1e-6, atol=1e-6)

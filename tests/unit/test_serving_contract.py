@@ -18,7 +18,9 @@ import tensorflow as tf
 from beam_jobs.contract import parse_columns
 from beam_jobs.layout import split_files
 from beam_jobs.records import decode_typed
+from beam_jobs.transform import raw_feature_spec
 from components.train import signatures
+from components.train.dataset import as_model_input
 from components.train.serving_contract import SERVING_SCHEMA_FILE, enforce_serving_contract, serving_schema
 
 COLUMNS = parse_columns(
@@ -165,6 +167,38 @@ def test_schema_module_imports_without_tensorflow() -> None:
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
+TOKENS = {"tokens": {"vocab_size": 10, "max_tokens": 4}}
+TEXT_COLUMNS = parse_columns(
+    {
+        "subject": {"type": "text", "transform": TOKENS},  # required text
+        "body": {"type": "text", "transform": TOKENS, "missing": {"fill": ""}},  # optional text
+        "label": {"type": "int", "role": "label"},
+    }
+)
+
+
+def test_text_columns_follow_the_string_rules() -> None:
+    """A text column is a string column to the contract: "" is missing (rejected when required, imputed when
+    optional); whitespace or punctuation alone is a value (it has zero tokens, as in training)."""
+    spec = raw_feature_spec(TEXT_COLUMNS)
+    spec.pop("label")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def enforced(examples: tf.Tensor) -> dict:
+        return enforce_serving_contract(tf.io.parse_example(examples, spec), TEXT_COLUMNS)
+
+    out = enforced(tf.constant([_example({"subject": "Hi", "body": ""}), _example({"subject": " ?", "body": "x"})]))
+    assert out["subject"].numpy().tolist() == [b"Hi", b" ?"]
+    assert out["body"].indices.numpy().tolist() == [[1, 0]] and out["body"].values.numpy().tolist() == [b"x"]
+    message = r"column `subject`: missing required value \(empty string\).*batch rows:\] \[1\]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        enforced(tf.constant([_example({"subject": "Hi"}), _example({"subject": ""})]))
+    features = {f["name"]: f for f in serving_schema(TEXT_COLUMNS)["features"]}
+    assert features["subject"]["type"] == "text" and features["subject"]["tf_example_list"] == "bytes_list"
+    assert (features["subject"]["if_empty_string"], features["body"]["if_empty_string"]) == ("reject", "impute")
+    assert features["body"]["fill_value"] == "" and "lowercases" in features["body"]["tokenized"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # An exported model, loaded back
 
@@ -201,7 +235,7 @@ def exported(preprocessed, demo_config, tmp_path_factory: pytest.TempPathFactory
     def reference(examples: list[bytes]) -> np.ndarray:
         """What serving computed before the contract: parse → transform → model."""
         transformed = layer(tf.io.parse_example(tf.constant(examples), raw_spec))
-        inputs = {name: tf.reshape(transformed[name], [-1, 1]) for name in model.input_names}
+        inputs = {name: as_model_input(transformed[name]) for name in model.input_names}
         return model(inputs).numpy()
 
     raw = [r.numpy() for r in tf.data.TFRecordDataset(tf.io.gfile.glob(split_files(paths.raw, "eval")), "GZIP")]

@@ -1,8 +1,8 @@
 """Train once on the preprocessed demo data with feature crosses, then check the logs and the exported SavedModel.
 
 The SavedModel must serve raw examples (label absent, optional features absent) in a process that imports
-only TensorFlow, its ``transform_features`` signature must reproduce exactly what preprocess fed training (crosses
-and clipped columns included), and it must carry the serving schema of its columns.
+only TensorFlow, its ``transform_features`` signature must reproduce exactly what preprocess fed training (crosses,
+clipped columns and the tokenized text column included), and it must carry the serving schema of its columns.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from components.train.settings import TrainingSettings
 
 EPOCHS = 2
 # Imputed at serving (missing: mean / mode / fill); region and hour are required.
-OPTIONAL = ("age", "income", "monthly_spend", "tenure_months", "support_calls", "plan", "device")
+OPTIONAL = ("age", "income", "monthly_spend", "tenure_months", "support_calls", "plan", "device", "ticket_subject")
 SERVE_ROWS = 64
 # A string x string cross, and one of a string (imputed), an int and a bucketized float column.
 CROSSES = [Cross(cross=["region", "plan"], hash=64), Cross(cross=["device", "hour", "income"], hash=512)]
@@ -230,10 +230,15 @@ def test_no_training_serving_skew(transform_signature, raw_eval, crossed):
     assert len(raw_eval) == stats.eval
     assert set(served) == set(spec) - {label}
     for name, value in served.items():
-        ours = np.sort(value.numpy().reshape(-1))
-        theirs = np.sort(written[name].numpy().reshape(-1))
-        assert ours.shape == theirs.shape == (stats.eval,), name
+        # Rows compared in sorted order; a text column's row is its bag of token ids.
+        ours, theirs = _sorted_rows(value.numpy(), stats.eval), _sorted_rows(written[name].numpy(), stats.eval)
+        assert ours.shape == theirs.shape, name
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5, err_msg=name)
+
+
+def _sorted_rows(values: np.ndarray, rows: int) -> np.ndarray:
+    table = values.reshape(rows, -1)
+    return table[np.lexsort(table.T[::-1])]
 
 
 def test_serving_imputes_like_the_config_says(transform_signature, raw_eval):
@@ -241,7 +246,7 @@ def test_serving_imputes_like_the_config_says(transform_signature, raw_eval):
     _, transform = transform_signature
     base = decode_typed(raw_eval[0])
     base.pop("churned")
-    fills = {"income": 0.0, "support_calls": 0, "device": "unknown", "plan": ""}
+    fills = {"income": 0.0, "support_calls": 0, "device": "unknown", "plan": "", "ticket_subject": ""}
     present = [_example({**base, **fills})]
     absent = [_example({k: v for k, v in base.items() if k not in fills})]
     with_fill = transform(examples=tf.constant(present))
@@ -269,6 +274,30 @@ def test_exported_model_scores_eval_like_training_reported(transform_signature, 
     auc = keras.metrics.AUC()
     auc.update_state(labels, scores)
     assert float(auc.result()) == pytest.approx(result.best_eval_auc, abs=2e-3)
+
+
+def test_serving_tokenizes_a_raw_ticket_subject(transform_signature, raw_eval, crossed):
+    """Both signatures take the subject as a raw string: the transform tokenizes it (case and punctuation do not
+    matter), and adding a churn word changes the served probability."""
+    import tensorflow_transform as tft
+
+    paths, _, _ = crossed
+    loaded, transform = transform_signature
+    serve = loaded.signatures[SERVING_SIGNATURE]
+    vocabulary = tft.TFTransformOutput(paths.transform_graph).vocabulary_by_name("ticket_subject")
+    base = decode_typed(raw_eval[0])
+    base.pop("churned")
+    subjects = ["question about billing", "QUESTION about billing?!", "cancel billing - question", ""]
+    batch = tf.constant([_example({**base, "ticket_subject": subject}) for subject in subjects])
+    ids = transform(examples=batch)["ticket_subject"].numpy()
+    ranks = {token.decode(): rank for rank, token in enumerate(vocabulary)}
+    expected = [ranks[t] for t in ("question", "about", "billing", "question about", "about billing")]
+    assert ids[0].tolist() == expected + [-1] * (ids.shape[1] - len(expected))
+    assert ids[1].tolist() == ids[0].tolist()  # lowercased, punctuation dropped
+    assert ranks["cancel"] in ids[2] and set(ids[3]) == {-1}  # empty: zero tokens
+    scores = serve(examples=batch)["outputs"].numpy()[:, 0]
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    assert abs(scores[2] - scores[0]) > 1e-4  # the churn word moves the prediction
 
 
 def _cross_id(parts: list[str], buckets: int) -> int:

@@ -1,0 +1,1 @@
+"""Hyperparameter search: the trials' suggestions (suggest), the winner (select) and their KFP adapters."""
