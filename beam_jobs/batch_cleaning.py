@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from beam_jobs.cleaning import (
+    FLOAT32_MAX,
     Rejection,
     bad_encoding,
     bad_label,
@@ -144,10 +145,10 @@ def _to_numbers(text: pa.Array, column_type: str) -> tuple[np.ndarray, np.ndarra
             bad[i] = True
             continue
         present[i] = True
-    if column_type == "float":
-        infinite = present & ~np.isfinite(values)
-        bad |= infinite
-        present &= ~infinite
+    if column_type == "float":  # NaN, inf, and finite values that float32 cannot hold (they would become inf)
+        unheld = present & ~(np.abs(values) <= FLOAT32_MAX)
+        bad |= unheld
+        present &= ~unheld
     return values, present, bad
 
 
@@ -180,7 +181,7 @@ def _type_column(name: str, spec: ColumnSpec, text: pa.Array, raw: pa.Array, is_
             kinds[present & ~np.isin(numbers, LABEL_VALUES)] = _BAD_LABEL
         if is_key:
             key_text = pa.array([str(v) for v in numbers.tolist()], pa.string()).cast(pa.binary())
-        with np.errstate(over="ignore"):  # a finite float64 beyond float32 becomes inf, as in a tf.Example
+        with np.errstate(over="ignore"):  # rejected cells may hold values beyond float32; they are masked
             stored = numbers.astype(np.float32) if spec.type == "float" else numbers
         typed = pa.array(stored, type=ARROW_TYPES[spec.value_type], mask=~present)
     return _Typed(typed, kinds != _OK, kinds, key_text)

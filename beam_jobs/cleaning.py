@@ -27,6 +27,7 @@ REJECTION_KINDS = (
     "duplicate_key",
 )
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # a float column is kept as float32 (as a tf.Example holds it)
 
 MissingAction = Literal["reject", "fill", "absent"]
 
@@ -129,7 +130,7 @@ def is_missing(text: str | None, column_type: str) -> bool:
 def parse_value(text: str, column_type: str) -> float | int | str:
     """Parse a cell's text as the declared type; raises ValueError on a bad value.
 
-    Floats must be finite; ints must fit in int64 (what a tf.Example holds).
+    Floats must be finite and fit in float32; ints must fit in int64 (what a tf.Example holds).
     """
     if column_type == "string":
         return text
@@ -142,6 +143,8 @@ def parse_value(text: str, column_type: str) -> float | int | str:
     number = float(stripped)
     if not math.isfinite(number):
         raise ValueError("not a finite number")
+    if abs(number) > FLOAT32_MAX:
+        raise ValueError("out of the float32 range")
     return number
 
 

@@ -23,6 +23,11 @@ LABEL_VALUES = (0, 1)  # a binary classifier's label; any other value quarantine
 NUMERIC_TRANSFORMS = frozenset({"zscore", "scale_0_1", "log", "bucketize"})
 CATEGORICAL_TRANSFORMS = frozenset({"bucketize", "vocabulary", "hash", "tokens"})
 MAX_NGRAMS = 3
+# Caps that catch a typo (an extra zero or three) at config time rather than as an out-of-memory step hours later.
+MAX_HASH_BUCKETS = 1_000_000  # hash buckets of a column or a cross, and a vocabulary's OOV buckets
+MAX_QUANTILE_BUCKETS = 10_000  # bucketize: quantile boundaries computed over the train split
+MAX_VOCABULARY = 1_000_000  # vocabulary top_k and tokens vocab_size
+MAX_TOKENS = 10_000  # tokens max_tokens: words kept per value
 _TOKENS_PARAMS = ("vocab_size", "max_tokens", "ngrams")
 
 
@@ -44,12 +49,12 @@ class Transform(_Strict):
     """
 
     kind: TransformKind
-    num_buckets: int | None = Field(default=None, ge=2)
-    top_k: int | None = Field(default=None, ge=1)
-    oov_buckets: int = Field(default=1, ge=1)
+    num_buckets: int | None = Field(default=None, ge=2, le=MAX_HASH_BUCKETS)
+    top_k: int | None = Field(default=None, ge=1, le=MAX_VOCABULARY)
+    oov_buckets: int = Field(default=1, ge=1, le=MAX_HASH_BUCKETS)
     min_frequency: int = Field(default=1, ge=1)
-    vocab_size: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    vocab_size: int | None = Field(default=None, ge=1, le=MAX_VOCABULARY)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     ngrams: int | None = Field(default=None, ge=1, le=MAX_NGRAMS)
 
     @model_validator(mode="before")
@@ -78,6 +83,8 @@ class Transform(_Strict):
             raise ValueError(f"'{self.kind}' needs a bucket count, e.g. {{{self.kind}: 10}}")
         if self.kind not in ("bucketize", "hash") and self.num_buckets is not None:
             raise ValueError(f"'{self.kind}' takes no bucket count")
+        if self.kind == "bucketize" and self.num_buckets is not None and self.num_buckets > MAX_QUANTILE_BUCKETS:
+            raise ValueError(f"bucketize takes at most {MAX_QUANTILE_BUCKETS} buckets, got {self.num_buckets}")
         given = [p for p in _TOKENS_PARAMS if getattr(self, p) is not None]
         if self.kind == "tokens":
             if self.vocab_size is None or self.max_tokens is None:
@@ -299,7 +306,7 @@ class Cross(_Strict):
     """
 
     cross: list[str] = Field(min_length=2)
-    hash: int = Field(ge=2, le=1_000_000)
+    hash: int = Field(ge=2, le=MAX_HASH_BUCKETS)
 
     @field_validator("cross")
     @classmethod

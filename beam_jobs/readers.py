@@ -22,6 +22,7 @@ from beam_jobs.csv_source import read_header as read_csv_header
 from beam_jobs.file_kind import check_content
 
 Prepared = list[str] | None  # what read_chunks needs to know about a file: a CSV file's header, else nothing
+OTHER_DELIMITERS = (";", "\t", "|")  # what a one-column header holding one of these was most likely split by
 
 
 def check_format(data_format: str) -> str:
@@ -44,11 +45,21 @@ def prepare(path: str, data_format: str, columns: Columns) -> Prepared:
     check_content(path, data_format)
     if data_format == "csv":
         header = read_header(path)
+        _check_delimiter(path, header, columns)
         check_names(path, [name.strip() for name in header], columns, "header")
         return header
     if data_format == "parquet":
         parquet_source.check_schema(path, parquet_source.read_schema(path), columns)
     return None
+
+
+def _check_delimiter(path: str, header: list[str], columns: Columns) -> None:
+    """Raise IngestError when a one-column header looks split by another delimiter than the comma."""
+    if len(header) != 1 or len(columns.columns) == 1 or header[0] in columns.columns:
+        return
+    held = [delimiter for delimiter in OTHER_DELIMITERS if delimiter in header[0]]
+    if held:
+        raise IngestError(f"{path}: the header is one column holding {held[0]!r}: bigtrain reads comma-separated CSV")
 
 
 def read_chunks(path: str, data_format: str, columns: Columns, prepared: Prepared, block_bytes: int) -> Iterator[Chunk]:

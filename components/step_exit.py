@@ -53,10 +53,14 @@ def exit_promptly_on_success(argv: Sequence[str] | None = None) -> bool:
     """In a kfp executor process, exit without teardown once the step has succeeded; True when armed.
 
     Does nothing (returns False) outside a kfp executor process, e.g. when a test calls a component function.
+    Under ``bigtrain run`` it also arms ``components.process_guard.guard_step``.
     """
     output_file = executor_output_file(sys.argv if argv is None else argv)
     if output_file is None:
         return False
+    from components.process_guard import guard_step
+
+    guard_step()  # under `bigtrain run`: this step (and what it starts) does not outlive the CLI
     started = time.time()
     failed = False
     previous_hook = sys.excepthook

@@ -12,6 +12,7 @@ from pipelines.config import ConfigError, load_config
 from pipelines.models_cli import add_models_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 128 + 2  # the shell's code for SIGINT (Ctrl-C); a run stopped by SIGTERM exits 128 + 15
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -21,9 +22,20 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_local(config, args.pipeline_root, use_cache=not args.no_cache)
     if args.summary:
         Path(args.summary).write_text(json.dumps(outcome.summary, indent=2, sort_keys=True))
+    if outcome.signum is not None:
+        summary = outcome.summary
+        print(f"bigtrain: {summary['error']}; stopped its processes (summary: {summary['run_dir']})", file=sys.stderr)
+        return 128 + outcome.signum
     if not outcome.ok:
         print(f"bigtrain: {outcome.summary['error']} (see {outcome.summary['log']})", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if outcome.stopped_by_data else EXIT_FAILED
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipelines.validate import validate
+
+    print(f"bigtrain: {validate(args.config)}")
     return EXIT_OK
 
 
@@ -144,6 +156,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", help="also write the run summary JSON here")
     run.set_defaults(handler=_run)
 
+    check = sub.add_parser(
+        "validate", help="check the config and each chosen span's first file (header or schema); run nothing"
+    )
+    check.add_argument("--config", required=True, help="run config YAML")
+    check.set_defaults(handler=_validate)
+
     report = sub.add_parser("report", help="re-print a local run's summary and its evaluation report's path")
     report.add_argument(
         "--run", required=True, help="the run's directory (<pipeline-root>/_runs/<run id>, printed by `bigtrain run`)"
@@ -206,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"bigtrain: interrupted ({args.command})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ConfigError, FileNotFoundError, ValueError) as error:
         message = str(error).strip() or type(error).__name__
         print(f"bigtrain: error: {message}", file=sys.stderr)

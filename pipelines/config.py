@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,42 @@ from pipelines.cluster_config import ClusterConfig, NotifyConfig, url_scheme
 
 class ConfigError(ValueError):
     """A run config that cannot be used; the message names the field."""
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping that lists a key twice (plain YAML keeps the last one, so a column could silently vanish)."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: duplicated key {key!r} (first on line {first_line}); a key may appear once")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """The safe YAML loader, refusing a mapping that repeats a key (merge keys ``<<`` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key])
+                seen[key] = line
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with the safe loader, refusing duplicated keys (DuplicateKeyError, a yaml.YAMLError)."""
+    loader = UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 class _Section(BaseModel):
@@ -94,6 +131,28 @@ TrainingConfig = TrainingSettings
 TuningConfig = TuningSettings
 
 
+# Every gated metric is a share or a probability in [0, 1], except log_loss: a cross-entropy, from 0 up, unbounded.
+_UNBOUNDED_ABOVE = frozenset({"log_loss"})
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a gated metric can take (and so its thresholds, and a bounded metric's ``max_drop``)."""
+    return (0.0, math.inf if metric in _UNBOUNDED_ABOVE else 1.0)
+
+
+def threshold_range_error(metric: str, bounds: dict[str, float | None]) -> tuple[str, str] | None:
+    """The first bound outside ``metric``'s range, as (field, why): such a gate always or never passes."""
+    low, high = metric_range(metric)
+    shown = f"lies in [{low:g}, {high:g}]" if math.isfinite(high) else f"is {low:g} or more"
+    for field, value in bounds.items():
+        if value is None or field not in ("min", "max", "max_drop"):
+            continue
+        if not math.isfinite(value) or not low <= value <= high:
+            what = f"a change of {metric}" if field == "max_drop" else metric
+            return field, f"{value:g} is out of range: {what} {shown}"
+    return None
+
+
 class Threshold(_Section):
     """An overall gate. `min` bounds higher-is-better metrics, `max` lower-is-better ones (log_loss); `max_drop` is
     the allowed worsening vs the baseline (a drop, or a rise for log_loss), checked only when a baseline exists."""
@@ -147,6 +206,9 @@ class SliceThreshold(_Section):
         problem = bound_error(self.metric, {"min": self.min, "max": self.max})
         if problem:
             raise ValueError(problem)
+        outside = threshold_range_error(self.metric, {"min": self.min, "max": self.max})
+        if outside:
+            raise _field_error("SliceThreshold", (outside[0],), outside[1], getattr(self, outside[0]))
         return self
 
 
@@ -199,6 +261,9 @@ class EvaluationConfig(_Section):
             problem = bound_error(name, threshold.model_dump())
             if problem:
                 raise ValueError(problem)
+            outside = threshold_range_error(name, threshold.model_dump())
+            if outside:
+                raise _field_error("thresholds", (name, outside[0]), outside[1], getattr(threshold, outside[0]))
         return thresholds
 
     @field_validator("slices", mode="before")
@@ -419,7 +484,9 @@ def load_config(path: str | os.PathLike[str], base_dir: Path | None = None) -> R
     if not file.is_file():
         raise ConfigError(f"{file}: config file not found")
     try:
-        raw = yaml.safe_load(file.read_text())
+        raw = load_yaml(file.read_text())
+    except DuplicateKeyError as error:
+        raise ConfigError(f"{file}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{file}: not valid YAML: {error}") from None
     return parse_config(raw, source=str(file), base_dir=base_dir)

@@ -6,9 +6,12 @@ import contextlib
 import json
 import logging
 import os
+import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +21,10 @@ from kfp import local
 
 from beam_jobs.layout import RUN_SUMMARY_FILE
 from beam_jobs.sources import choose_files
+from components.process_guard import LEASE_ENV, held_lease, start_watchdog, stop_run_processes, stop_watchdog
 from pipelines.config import RunConfig
 from pipelines.dag import build_pipeline, step_code_versions
+from pipelines.plain_log import PlainLog
 from pipelines.progress import ProgressTap, strip_ansi
 from pipelines.summary import build_summary, format_summary
 
@@ -27,6 +32,17 @@ RUNS_DIR = "_runs"
 CHECKPOINTS_DIR = "_checkpoints"  # train's resumable state, one directory per step cache key
 LOG_FILE = "bigtrain.log"
 SUMMARY_FILE = "summary.json"
+LEASE_FILE = ".lease"  # held (flock) by the CLI for the run's life; see components.process_guard
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(BaseException):
+    """SIGINT or SIGTERM arrived during the run (a BaseException, so kfp's ``except Exception`` lets it through)."""
+
+    def __init__(self, signum: int, steps: list[str]) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.steps = steps  # the steps running when it arrived
 
 
 @dataclass(frozen=True)
@@ -34,11 +50,30 @@ class LocalRun:
     """The outcome of one local run."""
 
     summary: dict[str, Any]
+    signum: int | None = None  # the signal that interrupted the run, if one did
 
     @property
     def ok(self) -> bool:
         """True when every step succeeded."""
         return bool(self.summary["ok"])
+
+    @property
+    def stopped_by_data(self) -> bool:
+        """True when a step refused the input data (bad files, untrainable rows, a severe anomaly): like a bad config,
+        a problem for the user to fix, not a failure of the pipeline."""
+        return is_data_error(self.summary.get("error") or "")
+
+
+# The exceptions a step raises when the data, not the pipeline, is wrong (beam_jobs.chunks.IngestError and its
+# subclasses, beam_jobs.sources.SourceError, beam_jobs.data_validation.DataValidationError).
+DATA_ERRORS = ("IngestError", "UntrainableDataError", "SourceError", "DataValidationError")
+_CAUSE = re.compile(r"Cause: (?:[\w.]+\.)?(\w+): ")
+
+
+def is_data_error(error: str) -> bool:
+    """True when a failed run's error line says a step stopped on a data error (see :data:`DATA_ERRORS`)."""
+    match = _CAUSE.search(error)
+    return match is not None and match.group(1) in DATA_ERRORS
 
 
 @contextlib.contextmanager
@@ -56,6 +91,53 @@ def _captured(tap: ProgressTap) -> Iterator[None]:
         root.removeHandler(handler)
         sys.stdout, sys.stderr, level = saved
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def _guarded(run_dir: Path, running: Callable[[], list[str]]) -> Iterator[str]:
+    """Hold the run's lease and export it to the steps; a watchdog stops the steps if this process dies.
+
+    SIGINT and SIGTERM stop the run's processes at once and raise ``RunInterrupted`` (a step's ``Popen`` would
+    otherwise wait for the step to finish) naming the ``running()`` steps. Yields the lease path.
+    """
+    lease = str(run_dir / LEASE_FILE)
+    release: list[Callable[[], None]] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        first, steps = bool(release), running()
+        while release:
+            # Gone from now on: a step kfp still starts while unwinding (a queued ParallelFor trial: kfp's pool
+            # shuts down waiting for its queue) finds the run dead and exits at once.
+            release.pop()()
+        stop_run_processes(lease)
+        if first:
+            raise RunInterrupted(signum, steps)
+
+    saved_env = os.environ.get(LEASE_ENV)
+    saved = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    watchdog = None
+    signals = _STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    try:
+        with held_lease(Path(lease)) as release_lease:
+            release.append(release_lease)
+            watchdog = start_watchdog(lease)
+            os.environ[LEASE_ENV] = lease
+            for signum in signals:
+                signal.signal(signum, interrupt)
+            try:
+                yield lease
+            finally:
+                for signum in signals:
+                    signal.signal(signum, saved[signum])
+                if saved_env is None:
+                    os.environ.pop(LEASE_ENV, None)
+                else:
+                    os.environ[LEASE_ENV] = saved_env
+    finally:
+        # The lease is released, so the run counts as gone: stop whatever of it is still running.
+        stop_run_processes(lease)
+        if watchdog is not None:
+            stop_watchdog(watchdog)
 
 
 def _run_facts(root: Path, before: set[Path], pipeline_name: str) -> dict[str, Any]:
@@ -105,8 +187,10 @@ def run_local(
     terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id} in {run_dir})\n")
     terminal.flush()
     error: str | None = None
+    interrupted: RunInterrupted | None = None
+    interrupted_steps = ""
     with open(log_path, "w", buffering=1) as log:
-        tap = ProgressTap(log, terminal)
+        tap = ProgressTap(PlainLog(log), terminal)  # the log file is plain text: kfp.local's colours stripped
         with _captured(tap):
             local.init(
                 runner=local.SubprocessRunner(use_venv=False),
@@ -115,11 +199,18 @@ def run_local(
                 raise_on_error=True,
             )
             try:
-                pipeline(**arguments)
+                with _guarded(run_dir, lambda: tap.running):
+                    pipeline(**arguments)
             except RuntimeError as failure:
                 error = strip_ansi(str(failure)).strip().splitlines()[0]
                 if tap.last_exception:
                     error = f"{error} Cause: {tap.last_exception}"
+            except RunInterrupted as signalled:
+                interrupted = signalled
+                interrupted_steps = ", ".join(signalled.steps) or "between steps"
+                where = f"during {interrupted_steps}" if signalled.steps else interrupted_steps
+                error = f"interrupted by {signalled} {where}"
+                log.write(f"\nbigtrain: {error}\n")
     summary = build_summary(
         run_id=run_id,
         run_dir=str(run_dir),
@@ -130,6 +221,10 @@ def run_local(
         error=error,
     )
     summary["inputs"] = arguments
+    if interrupted is not None:
+        summary["interrupted"] = interrupted_steps
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    if interrupted is not None:
+        return LocalRun(summary, signum=interrupted.signum)  # the CLI says it in one line
     terminal.write(format_summary(summary) + "\n")
     return LocalRun(summary)

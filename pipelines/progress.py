@@ -43,6 +43,11 @@ class ProgressTap(io.TextIOBase):
         self.steps: dict[str, StepRecord] = {}
         self.last_exception: str | None = None
 
+    @property
+    def running(self) -> list[str]:
+        """Steps that started and have not finished yet, in start order."""
+        return list(self._started)
+
     def writable(self) -> bool:
         return True
 
@@ -71,6 +76,7 @@ class ProgressTap(io.TextIOBase):
             self._say(f"  ▸ {name:<17} started")
         elif match := _CACHED.search(line):
             name = match.group(1)
+            self._started.pop(name, None)
             self.steps[name] = StepRecord(cached=True, seconds=0.0)
             self._say(f"  ✓ {name:<17} cached")
         elif match := _FINISHED.search(line):

@@ -32,6 +32,7 @@ from components.evaluate.tfma_config import (
     THRESHOLD_METRICS,
     build_eval_config,
 )
+from components.push.registry import SAVED_MODEL_FILE
 
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
@@ -462,6 +463,16 @@ def _buckets(examples_pattern: str, specs: Sequence[SliceSpec]) -> dict[str, Buc
     return buckets
 
 
+def check_saved_model(model_dir: str, role: str) -> None:
+    """Raise FileNotFoundError naming the file when ``model_dir`` holds no SavedModel (TFMA would fail deep inside
+    TensorFlow); ``role`` names the model (candidate, baseline)."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, SAVED_MODEL_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{role} model {model_dir}: {SAVED_MODEL_FILE} is missing (not a complete SavedModel)")
+
+
 def run_evaluation(
     candidate_dir: str,
     examples_pattern: str,
@@ -490,6 +501,9 @@ def run_evaluation(
     one pass that parses only those columns (skipped when no slice is bucketed).
     """
     with_baseline = baseline_dir is not None
+    for role, model_dir in ((CANDIDATE, candidate_dir), (BASELINE, baseline_dir)):
+        if model_dir is not None:
+            check_saved_model(model_dir, role)
     specs: list[SliceSpec] = parse_slices(slices)
     config = build_eval_config(label_key, specs, thresholds, with_baseline, decision_threshold, slice_thresholds)
     buckets = _buckets(examples_pattern, specs)

@@ -12,6 +12,7 @@ from typing import Any
 
 from beam_jobs.layout import SERVING_CHECK_FILE
 from components.evaluate.analysis import read_blessing
+from components.process_guard import guard_step
 from components.push.registry import LineageValue, latest, model_digest, publish
 from components.push.serving_verdict import recorded_verdict, sample_examples
 
@@ -35,6 +36,7 @@ def push_if_blessed(
     evaluated split, the baseline version and the data spans in the registry entry; ``data_statistics`` (ingest's
     column statistics file) is published with the model.
     """
+    guard_step()  # under `bigtrain run`: this step and its serving-check child do not outlive the CLI
     if not read_blessing(blessing_dir):
         return {"pushed": False, "reason": "model not blessed", "version": None, "path": None}
     served = latest(serving_root, model_name)

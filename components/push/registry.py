@@ -15,8 +15,8 @@ conditional-create on a version marker object instead of a lock and rename.
 A rollback (``rollback``) goes through the same publish path: it copies an existing version's files (its data
 statistics included) into a new, highest version whose entry records ``rollback_of``; nothing is deleted. Nothing
 may escape the serving root: model names are single path components, versions are plain integers, and a model dir
-holding a symlink that points outside it is refused. The JSON files are written 0644 so a serving process under
-another user can read them.
+that is a symlink, or holds one that points outside it, is refused. The JSON files are written 0644 so a serving
+process under another user can read them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from beam_jobs.layout import COLUMN_STATS_FILE
+from components.process_guard import require_run_alive
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +307,10 @@ def _index_matches(model_root: Path, entries: list[RegistryEntry]) -> bool:
 
 def _model_root(serving_root: str | Path, model_name: str) -> Path:
     _check_model_name(model_name)
-    return Path(os.path.abspath(serving_root)) / model_name
+    model_root = Path(os.path.abspath(serving_root)) / model_name
+    if model_root.is_symlink():  # publishing through it would write outside the serving root
+        raise RegistryError(f"model dir {str(model_root)!r} is a symlink")
+    return model_root
 
 
 def model_path(serving_root: str | Path, model_name: str) -> Path:
@@ -466,6 +470,8 @@ def _rename_into_place(tmp_dir: Path, model_root: Path, first_version: int, temp
         if not target.exists():
             entry = replace(template, version=version, path=str(target))
             _write_json_atomic(tmp_dir / METADATA_FILE, entry.to_dict())
+            # Under `bigtrain run`, a run whose CLI died (killed mid-push) must not publish; no-op elsewhere.
+            require_run_alive(f"publishing {target}")
             try:
                 os.rename(tmp_dir, target)
             except OSError as e:

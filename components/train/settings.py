@@ -11,6 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Precision = Literal["off", "float16", "bfloat16"]
+# Caps that catch a typo (epochs: 1e9) at config time rather than as a run that never ends or never fits in memory.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_LAYERS = 32
+MAX_UNITS = 65_536  # per hidden layer
+MAX_EMBEDDING_DIM = 1_024
 
 
 class _Settings(BaseModel):
@@ -20,9 +26,9 @@ class _Settings(BaseModel):
 class ModelSettings(_Settings):
     """The network: hidden layers, dropout, embedding size cap and L2 weight decay on the dense kernels."""
 
-    hidden_units: list[int] = Field(default=[64, 32], min_length=1)
+    hidden_units: list[int] = Field(default=[64, 32], min_length=1, max_length=MAX_LAYERS)
     dropout: float = Field(default=0.1, ge=0, lt=1)
-    max_embedding_dim: int = Field(default=16, ge=1)
+    max_embedding_dim: int = Field(default=16, ge=1, le=MAX_EMBEDDING_DIM)
     l2: float = Field(default=0.0, ge=0, description="L2 regularization factor on dense kernels")
 
     @field_validator("hidden_units")
@@ -30,6 +36,8 @@ class ModelSettings(_Settings):
     def _positive(cls, units: list[int]) -> list[int]:
         if any(u < 1 for u in units):
             raise ValueError("every layer needs at least one unit")
+        if any(u > MAX_UNITS for u in units):
+            raise ValueError(f"a layer takes at most {MAX_UNITS} units, got {max(units)}")
         return units
 
 
@@ -56,8 +64,10 @@ class PruningSettings(_Settings):
 class TrainingSettings(_Settings):
     """How to train: schedule, precision, stopping, workers, warm start."""
 
-    epochs: int = Field(default=5, ge=1)
-    batch_size: int = Field(default=256, ge=1, description="per worker; the global batch is batch_size × workers")
+    epochs: int = Field(default=5, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(
+        default=256, ge=1, le=MAX_BATCH_SIZE, description="per worker; the global batch is batch_size × workers"
+    )
     learning_rate: float = Field(default=1e-3, gt=0, description="peak learning rate, reached after warmup")
     warmup_epochs: float = Field(default=0.0, ge=0, description="linear warmup, then cosine decay to 0")
     early_stopping_patience: int = Field(default=2, ge=1)

@@ -27,6 +27,7 @@ from components.train import distribute, pruning
 from components.train.curves import write_curves
 from components.train.dataset import transformed_dataset
 from components.train.export import export_model
+from components.train.inputs import check_transform_graph, corrupt_records_named
 from components.train.lr_schedule import warmup_cosine
 from components.train.model import FeatureInput, build_model
 from components.train.request import TrainRequest
@@ -156,7 +157,9 @@ def train(request: TrainRequest, strategy: tf.distribute.Strategy, tf_config: Ma
     chief = distribute.is_chief(tf_config)
     keras.utils.set_random_seed(settings.seed)
     resuming = _has_backup(request.backup_dir)
-    with precision_policy(settings.mixed_precision):
+    check_transform_graph(request.transform_graph_dir)
+    splits = [split_files(request.transformed_dir, name) for name in (TRAIN_SPLIT, EVAL_SPLIT)]
+    with precision_policy(settings.mixed_precision), corrupt_records_named(splits):
         tft_output = tft.TFTransformOutput(request.transform_graph_dir)
         spec = tft_output.transformed_feature_spec()
         label = columns.label

@@ -14,6 +14,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from components.train.settings import ModelSettings, TrainingSettings
 
 Sampler = Literal["grid", "random", "qmc"]
+MAX_TRIALS = 64  # each trial is a whole train step
 DISTRIBUTIONS = ("log_uniform", "uniform", "int_uniform", "choice")
 SECTIONS = {"model": ModelSettings, "training": TrainingSettings}
 # What each tunable setting holds: a float range, an int range, or only a choice (a list, or None allowed).
@@ -177,7 +178,7 @@ class TuningSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trials: int = Field(ge=1, le=64)
+    trials: int = Field(ge=1, le=MAX_TRIALS)
     parallelism: int = Field(default=1, ge=1, description="trials training at the same time")
     sampler: Sampler = "random"
     seed: int = 0

@@ -36,7 +36,7 @@ def test_a_severe_anomaly_stops_the_run_before_training(tmp_path: Path):
 
     result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary.json", cwd=tmp_path)
 
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]  # stopped by its data, as a bad config
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert not summary["ok"]
     assert not summary["steps"]["ingest"]["cached"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -92,3 +93,21 @@ def test_outside_an_executor_process_nothing_is_armed() -> None:
     from components.step_exit import exit_promptly_on_success
 
     assert exit_promptly_on_success(["pytest"]) is False
+
+
+def test_a_step_of_a_local_run_whose_cli_is_gone_does_not_run(tmp_path: Path) -> None:
+    from components.process_guard import LEASE_ENV
+
+    lease = tmp_path / ".lease"
+    lease.touch()  # no `bigtrain run` holds it: the run is gone
+    executor_input = json.dumps({"outputs": {"outputFile": str(tmp_path / "out.json")}})
+    proc = subprocess.run(
+        [sys.executable, "-c", STEP, "succeed", str(tmp_path / "marker"), EXECUTOR_INPUT_FLAG, executor_input],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, LEASE_ENV: str(lease)},
+    )
+    assert proc.returncode == 137  # as if killed with its run
+    assert "step done" not in proc.stdout and not (tmp_path / "out.json").exists()
