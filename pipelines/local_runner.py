@@ -36,6 +36,10 @@ LEASE_FILE = ".lease"  # held (flock) by the CLI for the run's life; see compone
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class PipelineRootError(ValueError):
+    """The pipeline root cannot be written (a ValueError, so the CLI exits 2 with one line naming it)."""
+
+
 class RunInterrupted(BaseException):
     """SIGINT or SIGTERM arrived during the run (a BaseException, so kfp's ``except Exception`` lets it through)."""
 
@@ -140,13 +144,40 @@ def _guarded(run_dir: Path, running: Callable[[], list[str]]) -> Iterator[str]:
             stop_watchdog(watchdog)
 
 
-def _run_facts(root: Path, before: set[Path], pipeline_name: str) -> dict[str, Any]:
+@contextlib.contextmanager
+def _recording_run_names(names: list[str]) -> Iterator[None]:
+    """Append each run directory name kfp.local gives out here to ``names``.
+
+    Another `bigtrain run` on the same root creates its directories meanwhile; without the name, this run could
+    report that run's summary as its own.
+    """
+    from kfp.local import executor_input_utils
+
+    real = executor_input_utils.get_local_pipeline_resource_name
+
+    def record(pipeline_name: str) -> str:
+        name = real(pipeline_name)
+        names.append(name)
+        return name
+
+    executor_input_utils.get_local_pipeline_resource_name = record
+    try:
+        yield
+    finally:
+        executor_input_utils.get_local_pipeline_resource_name = real
+
+
+def _run_facts(root: Path, before: set[Path], pipeline_name: str, own: list[str]) -> dict[str, Any]:
     """The run summary that the summarize step wrote, found in the run directory kfp.local created.
 
     kfp.local lays a run out as ``<root>/<pipeline>-<timestamp>/<task>/<output>``; summarize is never cached,
-    so its output is always in this run's directory. Empty when the run failed before summarize.
+    so its output is always in this run's directory. Empty when the run failed before summarize. ``own`` (the
+    names kfp.local gave this run) picks this run's directory among those created meanwhile; the newest is used
+    when it is empty.
     """
     created = sorted(set(root.glob(f"{pipeline_name}-*")) - before)
+    if own:
+        created = [run_dir for run_dir in created if run_dir.name in own]
     for run_dir in reversed(created):
         path = run_dir / "summarize" / "run_summary" / RUN_SUMMARY_FILE
         if path.is_file():
@@ -179,11 +210,16 @@ def run_local(
     arguments = {**step_code_versions(), "checkpoint_root": str(root / CHECKPOINTS_DIR)}
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, no permission, disk full: the CLI's one line, exit 2
+        where = f" ({e.filename})" if e.filename else ""
+        raise PipelineRootError(f"cannot write to pipeline root {root}: {e.strerror or e}{where}") from e
     log_path = run_dir / LOG_FILE
     pipeline = build_pipeline(config)
     pipeline_name = f"bigtrain-{config.name}"
     before = set(root.glob(f"{pipeline_name}-*"))
+    kfp_runs: list[str] = []
     terminal.write(f"bigtrain: running {config.name!r} locally (run {run_id} in {run_dir})\n")
     terminal.flush()
     error: str | None = None
@@ -199,7 +235,7 @@ def run_local(
                 raise_on_error=True,
             )
             try:
-                with _guarded(run_dir, lambda: tap.running):
+                with _guarded(run_dir, lambda: tap.running), _recording_run_names(kfp_runs):
                     pipeline(**arguments)
             except RuntimeError as failure:
                 error = strip_ansi(str(failure)).strip().splitlines()[0]
@@ -216,7 +252,7 @@ def run_local(
         run_dir=str(run_dir),
         log_path=str(log_path),
         steps=tap.steps,
-        facts=_run_facts(root, before, pipeline_name),
+        facts=_run_facts(root, before, pipeline_name, kfp_runs),
         seconds=time.monotonic() - started,
         error=error,
     )
@@ -226,5 +262,5 @@ def run_local(
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
     if interrupted is not None:
         return LocalRun(summary, signum=interrupted.signum)  # the CLI says it in one line
-    terminal.write(format_summary(summary) + "\n")
+    terminal.write(format_summary(summary, with_error=False) + "\n")  # the CLI prints the error once, on stderr
     return LocalRun(summary)

@@ -92,9 +92,10 @@ def _trial_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as a few readable lines."""
-    status = "succeeded" if summary["ok"] else f"FAILED: {summary['error']}"
+def format_summary(summary: dict[str, Any], with_error: bool = True) -> str:
+    """The summary as a few readable lines; ``with_error`` False leaves a failure's message out (the CLI prints it
+    once, on stderr, right after)."""
+    status = "succeeded" if summary["ok"] else f"FAILED: {summary['error']}" if with_error else "FAILED (see below)"
     lines = [f"bigtrain run {summary['run_id']} {status} ({summary['seconds']:.1f} s)"]
     if summary.get("data_spans"):
         lines.append(f"  spans     {describe_spans(summary['data_spans'])}")
@@ -105,7 +106,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  rows      {rows['input']} in → train {rows['train']} · eval {rows['eval']} · test {rows['test']}"
             f" · quarantined {rows['quarantined']}" + (f" ({reasons})" if reasons else "")
         )
-    if summary.get("data_anomalies") is not None:
+    if (summary.get("data_anomalies") or {}).get("anomalies"):
         lines.append(f"  anomalies {len(summary['data_anomalies']['anomalies'])} mild (data checks; see the summary)")
     lines.extend(_trial_lines(summary))
     overall = summary["metrics"]["overall"]

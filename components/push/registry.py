@@ -443,13 +443,27 @@ def _copy_file(src: str, dst: str) -> str:
 
 def _stage_model(model_dir: Path, tmp_dir: Path, statistics: Path | None) -> None:
     """Copy the model's files, then the data statistics (when given), into ``tmp_dir``."""
-    shutil.copytree(
-        model_dir,
-        tmp_dir,
-        dirs_exist_ok=True,
-        copy_function=_copy_file,
-        ignore=lambda d, names: [n for n in names if n in _REGISTRY_FILES] if Path(d) == model_dir else [],
-    )
+    failed: list[OSError] = []
+
+    def copy(src: str, dst: str) -> str:
+        try:
+            return _copy_file(src, dst)
+        except OSError as e:
+            failed.append(e)
+            raise
+
+    try:
+        shutil.copytree(
+            model_dir,
+            tmp_dir,
+            dirs_exist_ok=True,
+            copy_function=copy,
+            ignore=lambda d, names: [n for n in names if n in _REGISTRY_FILES] if Path(d) == model_dir else [],
+        )
+    except shutil.Error:
+        if not failed:
+            raise
+        raise failed[0] from None  # copytree keeps only each error's text; its errno says what happened (ENOSPC)
     if statistics is not None:
         os.chmod(_copy_file(str(statistics), str(tmp_dir / COLUMN_STATS_FILE)), JSON_MODE)
 
@@ -485,6 +499,17 @@ def _rename_into_place(tmp_dir: Path, model_root: Path, first_version: int, temp
     raise RegistryError(f"no free version found in {model_root} after {_MAX_PUBLISH_ATTEMPTS} attempts")
 
 
+@contextlib.contextmanager
+def _write_errors(model_root: Path) -> Iterator[None]:
+    """Turn an OSError from writing under ``model_root`` (disk full, permission denied) into one RegistryError."""
+    try:
+        yield
+    except OSError as e:
+        reason = e.strerror or str(e)
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(model_root) else ""
+        raise RegistryError(f"cannot publish to {model_root}: {reason}{where}") from e
+
+
 def _publish_locked(src: Path, model_root: Path, template: RegistryEntry, statistics: Path | None) -> RegistryEntry:
     """Copy ``src`` (and ``statistics``) to a temp dir and rename it to the next version, then sync the index.
     Caller holds the lock.
@@ -501,7 +526,10 @@ def _publish_locked(src: Path, model_root: Path, template: RegistryEntry, statis
     finally:
         # After a successful rename tmp_dir no longer exists; otherwise drop the partial copy.
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    _sync_index(model_root, _scan(model_root))
+    try:
+        _sync_index(model_root, _scan(model_root))
+    except OSError as e:  # the version is complete and listed from its dir; the next publish or read repairs the index
+        logger.warning("published version %d; could not rewrite %s: %s", entry.version, INDEX_FILE, e)
     return entry
 
 
@@ -522,7 +550,8 @@ def publish(
 
     ``data_statistics`` (ingest's ``column_stats.json``) is published beside the model as ``column_stats.json``.
     Idempotent: if a complete version with the same ``model_digest`` exists it is returned with
-    ``created=False`` and nothing is written (except repairing a stale index).
+    ``created=False`` and nothing is written (except repairing a stale index). A failed write (disk full,
+    permission denied) raises RegistryError ``cannot publish to <model dir>: <reason>`` and leaves no new version.
     """
     model_root = _model_root(serving_root, model_name)
     src = Path(model_dir)
@@ -541,7 +570,13 @@ def publish(
         code_version=str(code_version),
         lineage=dict(lineage or {}),
     )
-    model_root.mkdir(parents=True, exist_ok=True)
+    with _write_errors(model_root):
+        model_root.mkdir(parents=True, exist_ok=True)
+        return _publish_new(src, model_root, template, statistics)
+
+
+def _publish_new(src: Path, model_root: Path, template: RegistryEntry, statistics: Path | None) -> PublishResult:
+    """``publish`` under the lock: return the identical version if there is one, else publish the next version."""
     with _locked(model_root):
         _remove_dead_temp_dirs(model_root)
         entries = _scan(model_root)
@@ -573,7 +608,7 @@ def rollback(
     model_root = _model_root(serving_root, model_name)
     if not model_root.is_dir():
         raise RegistryError(f"no model {model_name!r} under {os.path.abspath(serving_root)}")
-    with _locked(model_root):
+    with _write_errors(model_root), _locked(model_root):
         _remove_dead_temp_dirs(model_root)
         entries = _scan(model_root)
         source = next((e for e in entries if e.version == version), None)

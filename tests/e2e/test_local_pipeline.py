@@ -199,5 +199,6 @@ def test_a_failed_run_is_reported_by_the_exit_handler(runs, webhook):
     result = _bigtrain("run", "--config", "bad.yaml", cwd=work)
     assert result.returncode == 2  # stopped by its data (IngestError), like a bad config
     assert "Inner task failed: 'ingest'" in result.stderr and "['notes']" in result.stderr
+    assert (result.stdout + result.stderr).count("['notes']") == 1  # the failure's message is printed once
     failed = [post for post in webhook if post["state"] == "FAILED"]
     assert len(failed) == 1 and failed[0]["pipeline"] == "bigtrain-demo"

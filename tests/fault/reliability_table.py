@@ -66,6 +66,48 @@ STOPPING = (
     ),
     ("SIGTERM", "as SIGINT, exit 143"),
 )
+CONCURRENT_INTRO = """
+## Two runs at once
+
+`tests/fault/test_concurrent_runs.py` (two real `bigtrain run`s on one pipeline root, and racing publishers):
+"""
+CONCURRENT = (
+    (
+        "two `bigtrain run`s of one config at once, same pipeline root and model name",
+        "both finish (exit 0): kfp.local gives each run its own directory and writes cache entries atomically, and "
+        "each run reports its own summary; the registry lock serializes the pushes: one or two complete versions, "
+        "index = version directories, no temp dir",
+    ),
+    (
+        "several processes publishing different models to one model name at once",
+        "consecutive versions 1..n, each a whole copy of one model (its digest checked), index = version directories",
+    ),
+)
+DISK_INTRO = """
+## Disk full and permission denied
+
+`tests/fault/test_disk_faults.py`. Running as root, permissions deny nothing, so the registry's faults are injected at
+the write call (`ENOSPC`, `EACCES`), plus one real full tmpfs where the test may mount one:
+"""
+DISK = (
+    (
+        "serving root: disk full or permission denied while copying the model, making the temp dir, writing "
+        "`bigtrain_version.json` or renaming into place (publish and rollback); a real full tmpfs",
+        "`RegistryError: cannot publish to <serving_root>/<model>: No space left on device (<file>)`, one line "
+        "(`bigtrain models rollback` exits 2 with it, a push step fails the run with it); no new version directory, "
+        "no temp dir, index still valid; the next publish takes the next version",
+    ),
+    ("serving root cannot be created", "the same one line naming `<serving_root>/<model>`; nothing is created"),
+    (
+        "the index cannot be rewritten after the version is renamed into place",
+        "the version is published (a warning is logged); the next read or publish rewrites the index",
+    ),
+    (
+        "`bigtrain run --pipeline-root <file>/runs` (unwritable, even for root), or a full pipeline root",
+        "exit 2, one line: `bigtrain: error: cannot write to pipeline root <path>: Not a directory (<the directory "
+        "it tried to make>)`; no traceback, nothing run",
+    ),
+)
 OTHERS = """
 ## Security
 
@@ -95,7 +137,12 @@ def render() -> str:
     )
     artifacts = _table(("Artifact", "Corruption", "Read by", "Outcome"), OUTCOMES)
     stopping = _table(("Fault", "Outcome"), STOPPING)
-    return f"{INTRO}\n{inputs}{ARTIFACTS}\n{artifacts}{STOPPING_INTRO}\n{stopping}{OTHERS}"
+    concurrent = _table(("Fault", "Outcome"), CONCURRENT)
+    disk = _table(("Fault", "Outcome"), DISK)
+    return (
+        f"{INTRO}\n{inputs}{ARTIFACTS}\n{artifacts}{STOPPING_INTRO}\n{stopping}"
+        f"{CONCURRENT_INTRO}\n{concurrent}{DISK_INTRO}\n{disk}{OTHERS}"
+    )
 
 
 if __name__ == "__main__":

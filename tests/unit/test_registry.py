@@ -164,7 +164,7 @@ def test_failure_in_rename_cleans_up_and_reraises(root: Path, model_a: Path, mon
         raise PermissionError("read-only (simulated)")
 
     monkeypatch.setattr(registry.os, "rename", broken_rename)
-    with pytest.raises(PermissionError, match="read-only"):
+    with pytest.raises(RegistryError, match="read-only"):
         publish(model_a, root)
     assert visible_names(root) == [".lock"]
 
