@@ -13,6 +13,7 @@ TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT)
 SERVING_CHECK_SPLIT = EVAL_SPLIT  # the raw rows the serving check sends (a smoke test; metrics use the test split)
 
+SAVED_MODEL_FILE = "saved_model.pb"  # what makes a directory a SavedModel (a model, a transform graph's transform_fn)
 STATS_FILE = "stats.json"  # in preprocess's `statistics`: row counts per split and quarantine reasons
 COLUMN_STATS_FILE = "column_stats.json"  # beside STATS_FILE: per split, each column's statistics
 ANOMALIES_FILE = "anomalies.json"  # in validate-data's `anomalies`: every anomaly, the baseline and skipped checks

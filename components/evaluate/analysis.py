@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from beam_jobs.layout import SAVED_MODEL_FILE
 from components.evaluate.slicing import (
     Buckets,
     SliceSpec,
@@ -32,7 +33,6 @@ from components.evaluate.tfma_config import (
     THRESHOLD_METRICS,
     build_eval_config,
 )
-from components.push.registry import SAVED_MODEL_FILE
 
 if TYPE_CHECKING:
     from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2

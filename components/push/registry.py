@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from beam_jobs.layout import COLUMN_STATS_FILE
+from beam_jobs.layout import COLUMN_STATS_FILE, SAVED_MODEL_FILE
 from components.process_guard import require_run_alive
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "bigtrain_version.json"
 INDEX_FILE = "registry.json"
 LOCK_FILE = ".lock"
-SAVED_MODEL_FILE = "saved_model.pb"
 TEMP_PREFIX = ".publish-"
 JSON_MODE = 0o644
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.push.registry import SAVED_MODEL_FILE
+from beam_jobs.layout import SAVED_MODEL_FILE
 
 TRANSFORM_GRAPH_FILES = (
     os.path.join(tft.TFTransformOutput.TRANSFORM_FN_DIR, SAVED_MODEL_FILE),
