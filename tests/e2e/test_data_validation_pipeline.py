@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from beam_jobs.data_validation import ANOMALIES_FILE, OUT_OF_RANGE_SHARE
+from beam_jobs.data_validation import OUT_OF_RANGE_SHARE
+from beam_jobs.layout import ANOMALIES_FILE
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,6 @@ import pytest
 from beam_jobs.column_stats import ColumnStatistics
 from beam_jobs.contract import Columns, columns_to_dict, parse_columns
 from beam_jobs.data_validation import (
-    ANOMALIES_FILE,
     CATEGORICAL_LINF,
     DRIFT,
     DRIFT_STATISTICS,
@@ -35,7 +34,7 @@ from beam_jobs.data_validation import (
     write_report,
 )
 from beam_jobs.ingest import IngestPaths, run_ingest
-from beam_jobs.layout import COLUMN_STATS_FILE, TRAIN_SPLIT
+from beam_jobs.layout import ANOMALIES_FILE, COLUMN_STATS_FILE, TRAIN_SPLIT
 from pipelines.config import DriftConfig, ValidationConfig
 from tests.unit.test_ingest import HEADER, RATIOS, _write
 

@@ -11,8 +11,8 @@ import pytest
 from kfp.dsl import Artifact
 
 from beam_jobs.contract import columns_to_dict
-from beam_jobs.data_validation import ANOMALIES_FILE, DRIFT, NUMERIC_JS, QUARANTINED_SHARE, DataValidationError
-from beam_jobs.layout import COLUMN_STATS_FILE, STATS_FILE
+from beam_jobs.data_validation import DRIFT, NUMERIC_JS, QUARANTINED_SHARE, DataValidationError
+from beam_jobs.layout import ANOMALIES_FILE, COLUMN_STATS_FILE, STATS_FILE
 from components.notify.run_summary import collect
 from components.push import registry
 from components.validate_data.component import validate_data
