@@ -21,6 +21,7 @@ from components.push.component import push, resolve_baseline, resolve_warm_start
 from components.resolve_data.component import resolve_data
 from components.train.cluster_component import train_on_cluster
 from components.train.component import train
+from components.train.tfjob import USER_ID
 from components.tune.component import select, suggest
 from components.tune.space import as_parameter
 from components.validate_data.component import validate_data
@@ -105,6 +106,9 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget, lau
     """Resources, retries, credentials, volumes and the GPU pool of one task on the cluster (``launcher``: the train
     launcher, whose TFJob's pods, not the task itself, get the train resources and go to the pool)."""
     cluster = target.cluster
+    # The image's numeric user; runAsNonRoot makes the kubelet refuse to start the step as root. KFP itself adds
+    # allowPrivilegeEscalation: false, all capabilities dropped and the RuntimeDefault seccomp profile.
+    kubernetes.set_security_context(task, run_as_user=USER_ID, run_as_group=USER_ID, run_as_non_root=True)
     size = cluster.launcher_resources if launcher else cluster.resources_for(SEARCH_STEPS.get(step, step))
     task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
     task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)

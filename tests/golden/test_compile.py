@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kfp import components
 
+from components.train.tfjob import USER_ID
 from pipelines.cluster_config import REGISTRY_STEPS, RETRIED_STEPS
 from pipelines.config import RunConfig, load_config
 from pipelines.dag import EXIT_STEP, UNCACHED_STEPS, VERSIONED_STEPS, code_parameter, pipeline_steps
@@ -122,6 +123,15 @@ def test_resources_and_retries_per_step(compiled: dict[str, str], name: str):
             assert policy["backoffFactor"] == config.cluster.retries.factor
         else:
             assert policy is None, step
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_every_step_pod_runs_as_the_images_non_root_user(compiled: dict[str, str], name: str):
+    _, platform = _docs(compiled[name])
+    for step in _cluster_steps(name):
+        context = platform[f"exec-{step}"]["securityContext"]
+        # int64 fields are strings in the protobuf JSON of the platform spec
+        assert context == {"runAsNonRoot": True, "runAsUser": str(USER_ID), "runAsGroup": str(USER_ID)}, step
 
 
 def test_demo_reads_minio_with_credentials_from_the_secret(compiled: dict[str, str]):

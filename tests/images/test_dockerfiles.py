@@ -23,6 +23,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from components.train.tfjob import USER_ID
 from tests.images import DOCKERFILES, REPO
 
 LOCK = "requirements.lock"
@@ -660,3 +661,9 @@ def test_gpu_extra_and_cuda_pins_match_tensorflow() -> None:
     assert gpu_pin_problems(PYPROJECT, missing, tf_requires, tf_version)
     out_of_range = re.sub(r"(?m)^nvidia-cublas-cu12==.*$", "nvidia-cublas-cu12==13.0.0", lock)
     assert gpu_pin_problems(PYPROJECT, out_of_range, tf_requires, tf_version)
+
+
+def test_the_image_user_is_the_one_pods_run_as() -> None:
+    """The compiled step pods and the TFJob's pods run as USER_ID: the Dockerfile's final user must be that UID."""
+    users = parse_stages((REPO / "Dockerfile").read_text())[-1].of("USER")
+    assert users[-1]["value"].strip() == f"{USER_ID}:{USER_ID}"
