@@ -106,8 +106,7 @@ def _apply_cluster(task: dsl.PipelineTask, step: str, target: ClusterTarget, lau
     """Resources, retries, credentials, volumes and the GPU pool of one task on the cluster (``launcher``: the train
     launcher, whose TFJob's pods, not the task itself, get the train resources and go to the pool)."""
     cluster = target.cluster
-    # The image's numeric user; runAsNonRoot makes the kubelet refuse to start the step as root. KFP itself adds
-    # allowPrivilegeEscalation: false, all capabilities dropped and the RuntimeDefault seccomp profile.
+    # The image's numeric user; runAsNonRoot makes the kubelet refuse to start the step as root.
     kubernetes.set_security_context(task, run_as_user=USER_ID, run_as_group=USER_ID, run_as_non_root=True)
     size = cluster.launcher_resources if launcher else cluster.resources_for(SEARCH_STEPS.get(step, step))
     task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
