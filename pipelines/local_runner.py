@@ -26,6 +26,7 @@ from pipelines.config import RunConfig
 from pipelines.dag import build_pipeline, step_code_versions
 from pipelines.plain_log import PlainLog
 from pipelines.progress import ProgressTap, strip_ansi
+from pipelines.storage_errors import storage_failure
 from pipelines.summary import build_summary, format_summary
 
 RUNS_DIR = "_runs"
@@ -216,6 +217,11 @@ def run_local(
         where = f" ({e.filename})" if e.filename else ""
         raise PipelineRootError(f"cannot write to pipeline root {root}: {e.strerror or e}{where}") from e
     log_path = run_dir / LOG_FILE
+    try:
+        # Plain text (kfp.local's colours stripped); closed by PlainLog.close, which survives a failing last flush.
+        log = PlainLog(open(log_path, "w", buffering=1))  # noqa: SIM115
+    except OSError as e:
+        raise PipelineRootError(f"cannot write to pipeline root {root}: {e.strerror or e} ({log_path})") from e
     pipeline = build_pipeline(config)
     pipeline_name = f"bigtrain-{config.name}"
     before = set(root.glob(f"{pipeline_name}-*"))
@@ -225,8 +231,8 @@ def run_local(
     error: str | None = None
     interrupted: RunInterrupted | None = None
     interrupted_steps = ""
-    with open(log_path, "w", buffering=1) as log:
-        tap = ProgressTap(PlainLog(log), terminal)  # the log file is plain text: kfp.local's colours stripped
+    with contextlib.closing(log):
+        tap = ProgressTap(log, terminal)
         with _captured(tap):
             local.init(
                 runner=local.SubprocessRunner(use_venv=False),
@@ -240,7 +246,10 @@ def run_local(
             except RuntimeError as failure:
                 error = strip_ansi(str(failure)).strip().splitlines()[0]
                 if tap.last_exception:
-                    error = f"{error} Cause: {tap.last_exception}"
+                    error = f"{error} Cause: {storage_failure(tap.last_exception, root) or tap.last_exception}"
+            except OSError as failure:  # kfp.local itself writing a step's inputs or outputs under the root
+                error = f"cannot write under pipeline root {root}: {failure.strerror or failure}"
+                error += f" ({failure.filename})" if failure.filename else ""
             except RunInterrupted as signalled:
                 interrupted = signalled
                 interrupted_steps = ", ".join(signalled.steps) or "between steps"
@@ -259,7 +268,13 @@ def run_local(
     summary["inputs"] = arguments
     if interrupted is not None:
         summary["interrupted"] = interrupted_steps
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    if log.error is not None:
+        summary["log_incomplete"] = f"{log.error.strerror or log.error}"
+        terminal.write(f"bigtrain: the run log {log_path} stops early: {summary['log_incomplete']}\n")
+    try:
+        (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    except OSError as e:
+        terminal.write(f"bigtrain: could not write {run_dir / SUMMARY_FILE}: {e.strerror or e}\n")
     if interrupted is not None:
         return LocalRun(summary, signum=interrupted.signum)  # the CLI says it in one line
     terminal.write(format_summary(summary, with_error=False) + "\n")  # the CLI prints the error once, on stderr

@@ -14,13 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from beam_jobs.layout import RUN_SUMMARY_FILE
 from components.push import registry
 from components.push.registry import INDEX_FILE, TEMP_PREFIX
 from pipelines import local_runner
-from tests.conftest import DEMO_CONFIG
+from tests.fault.demo_work import CONFIG_FILE, make_demo_work
 
 ROWS = 600
 PUBLISHERS = 4
@@ -85,20 +84,11 @@ def test_publishers_racing_on_one_model_get_consecutive_complete_versions(tmp_pa
 
 @pytest.mark.slow
 def test_two_runs_at_once_on_one_pipeline_root_both_finish(tmp_path: Path) -> None:
-    made = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", str(ROWS), "--output", "data/demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert made.returncode == 0, made.stderr
-    config = yaml.safe_load(DEMO_CONFIG.read_text())
-    config["training"]["epochs"] = 1
-    config["evaluation"]["thresholds"] = {"auc": {"min": 0.0, "max_drop": 1.0}}  # so that both runs push
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    # so that both runs push
+    make_demo_work(tmp_path, ROWS, epochs=1, evaluation={"thresholds": {"auc": {"min": 0.0, "max_drop": 1.0}}})
     runs = [
         subprocess.Popen(
-            [*RUN, "--config", "run.yaml", "--pipeline-root", "runs", "--summary", f"summary{i}.json"],
+            [*RUN, "--config", CONFIG_FILE, "--pipeline-root", "runs", "--summary", f"summary{i}.json"],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

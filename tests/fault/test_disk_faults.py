@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from components.push.registry import INDEX_FILE, TEMP_PREFIX, RegistryError
 from pipelines import cli
 from pipelines.demo_data import write_demo_data
 from tests.conftest import DEMO_CONFIG
+from tests.fault.tmpfs import mounted_tmpfs
 
 MODEL = "ctr"
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -125,16 +124,8 @@ def test_index_write_failure_after_the_rename_still_publishes(
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 256 KiB tmpfs, or a skip where this process may not mount one."""
-    mount = shutil.which("mount")
-    point = tmp_path / "tmpfs"
-    point.mkdir()
-    made = mount and subprocess.run([mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)], capture_output=True)
-    if not made or made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip() if made else 'no mount command'}")
-    try:
+    with mounted_tmpfs(tmp_path / "tmpfs", "256k") as point:
         yield point
-    finally:
-        subprocess.run(["umount", str(point)], check=False)
 
 
 def test_real_full_disk_under_the_serving_root(small_tmpfs: Path, tmp_path: Path) -> None:

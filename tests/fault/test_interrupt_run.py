@@ -1,8 +1,9 @@
 """Stopping `bigtrain run` mid-step with real signals: nothing outlives it, nothing is published, the rerun works.
 
-One small dataset, five runs through the real CLI: SIGINT in ingest, SIGKILL of the CLI alone in train, SIGINT and
-then SIGKILL of the CLI's process group while push holds right before publishing (a test-only pause), and a clean
-rerun that reuses the finished steps from the cache.
+One small dataset and the real CLI, stopped in the middle of each step in turn (table ``STOPS``): SIGINT (Ctrl-C),
+SIGTERM, SIGKILL of the CLI alone and SIGKILL of its whole process group, in ingest, preprocess, train, evaluate and
+push (held right before publishing by a test-only pause). After each stop no process of the run is left and no
+version is published; then a clean rerun reuses every step that had finished from the cache.
 """
 
 from __future__ import annotations
@@ -14,30 +15,64 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.process_guard import PAUSE_ENV, PAUSED_MARK
 from components.push.registry import TEMP_PREFIX
-from tests.conftest import DEMO_CONFIG
+from tests.fault.demo_work import CONFIG_FILE, make_demo_work
 from tests.fault.procs import survivors
 
 pytestmark = pytest.mark.slow
 ROWS = 1500
+RUN = (sys.executable, "-m", "pipelines.cli", "run")
 _RUN_DIR = re.compile(r"^bigtrain: running .* in (\S+)\)$")
+# A line each step's libraries log once its real work is under way (past the imports), so the signal lands mid-step.
+MID_STEP = {
+    "ingest": "WriteImpl",  # Beam is building the ingest job's writes
+    "preprocess": "Tensorflow Transform is running",  # tf.Transform is tracing the preprocessing_fn
+    "train": "Epoch 1/",
+    "evaluate": "Creating state cache",  # Beam has started running TFMA's job
+    "push": PAUSED_MARK,  # the test-only pause right before the liveness check and the atomic rename
+}
+
+
+@dataclass(frozen=True)
+class Stop:
+    step: str
+    signum: signal.Signals
+    group: bool = False  # signal the CLI's whole process group, not only the CLI
+
+    def __str__(self) -> str:
+        return f"{self.signum.name}{' to the process group' if self.group else ''} during {self.step}"
+
+
+STOPS = (
+    Stop("ingest", signal.SIGINT),
+    Stop("ingest", signal.SIGKILL, group=True),
+    Stop("preprocess", signal.SIGTERM),
+    Stop("preprocess", signal.SIGINT),
+    Stop("preprocess", signal.SIGKILL),
+    Stop("train", signal.SIGINT),
+    Stop("train", signal.SIGKILL),  # its workers run in sessions of their own: only the guard can stop them
+    Stop("evaluate", signal.SIGINT),
+    Stop("evaluate", signal.SIGKILL, group=True),
+    Stop("push", signal.SIGINT),
+    Stop("push", signal.SIGKILL, group=True),  # the orphaned push must not publish
+)
 
 
 class _Run:
     """One `bigtrain run` in its own session, followed line by line until the test stops it."""
 
-    def __init__(self, work: Path, pause_at: str | None = None) -> None:
+    def __init__(self, work: Path, pause_push: bool) -> None:
         env = {key: value for key, value in os.environ.items() if key != PAUSE_ENV}
-        if pause_at:
-            env[PAUSE_ENV] = pause_at
+        if pause_push:
+            env[PAUSE_ENV] = "publishing"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "run", "--config", "run.yaml", "--pipeline-root", "runs"],
+            [*RUN, "--config", CONFIG_FILE, "--pipeline-root", "runs"],
             cwd=work,
             env=env,
             stdout=subprocess.PIPE,
@@ -57,14 +92,27 @@ class _Run:
                 return
         pytest.fail(f"the run ended before {step} started: {self.process.wait()} {self.process.stderr.read()}")
 
-    def wait_for_pause(self) -> None:
-        """Wait until push holds right before publishing (it logs a mark into the run's log)."""
-        self.wait_for_step("push")
+    def wait_mid_step(self, step: str) -> None:
+        """Wait until ``step`` is doing its work: its MID_STEP line is in the run's log after the step started."""
+        self.wait_for_step(step)
         assert self.run_dir is not None
         log = self.run_dir / "bigtrain.log"
-        while PAUSED_MARK not in log.read_text():
-            assert self.process.poll() is None, "the run ended before push paused"
-            time.sleep(0.2)
+        deadline = time.monotonic() + 300
+        while True:
+            text = log.read_text()
+            started = text.rfind(f"Executing task '{step}'")
+            if started >= 0 and MID_STEP[step] in text[started:]:
+                return
+            assert f"Task '{step}' finished" not in text[max(started, 0) :], f"{step} ended before its mid-step line"
+            assert self.process.poll() is None, f"the run ended during {step}: {self.process.stderr.read()}"
+            assert time.monotonic() < deadline, f"no {MID_STEP[step]!r} from {step} within 300 s"
+            time.sleep(0.1)
+
+    def stop(self, stop: Stop) -> None:
+        if stop.group:
+            os.killpg(self.process.pid, stop.signum)
+        else:
+            self.process.send_signal(stop.signum)
 
     def finish(self) -> tuple[int, str]:
         """Wait for the CLI to exit; its exit code and stderr."""
@@ -89,75 +137,31 @@ def _assert_one_interrupt_line(stderr: str, step: str, signame: str) -> None:
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("fault")
-    made = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", str(ROWS), "--output", "data/demo"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-    )
-    assert made.returncode == 0, made.stderr
-    config = yaml.safe_load(DEMO_CONFIG.read_text())
-    config["training"]["epochs"] = 2
-    (work / "run.yaml").write_text(yaml.safe_dump(config))
-    return work
+    return make_demo_work(tmp_path_factory.mktemp("fault"), ROWS, epochs=2)
 
 
 def test_stopped_runs_stay_stopped_and_the_rerun_reuses_what_finished(work):
     serving = work / "serving"
     runs = str(work / "runs")
+    for stop in STOPS:
+        run = _Run(work, pause_push=stop.step == "push")
+        run.wait_mid_step(stop.step)
+        run.stop(stop)
+        code, stderr = run.finish()
+        if stop.signum == signal.SIGKILL:
+            assert code == -signal.SIGKILL, (stop, code, stderr)
+        else:
+            # SIGINT and SIGTERM: one line naming the step, the shell's 128 + signal, a summary marked interrupted.
+            assert code == 128 + stop.signum, (stop, code, stderr)
+            _assert_one_interrupt_line(stderr, stop.step, stop.signum.name)
+            summary = _summary(run)
+            assert summary["interrupted"] == stop.step and summary["ok"] is False, stop
+        assert survivors(runs) == {}, stop
+        assert _versions(serving) == [], stop
 
-    # 1. Ctrl-C (SIGINT to the CLI) during ingest: one line, exit 130, a summary marked interrupted, nothing left.
-    run = _Run(work)
-    run.wait_for_step("ingest")
-    run.process.send_signal(signal.SIGINT)
-    code, stderr = run.finish()
-    assert code == 130
-    _assert_one_interrupt_line(stderr, "ingest", "SIGINT")
-    summary = _summary(run)
-    assert summary["interrupted"] == "ingest" and summary["ok"] is False
-    assert survivors(runs) == {}
-
-    # 2. SIGKILL of the CLI alone during train (its workers run in sessions of their own): nothing outlives it.
-    run = _Run(work)
-    run.wait_for_step("train")
-    run.process.kill()
-    run.finish()
-    assert survivors(runs) == {}
-
-    # 3. SIGINT while push holds right before its atomic rename: exit 130, marked interrupted, nothing published.
-    run = _Run(work, pause_at="publishing")
-    run.wait_for_pause()
-    run.process.send_signal(signal.SIGINT)
-    code, stderr = run.finish()
-    assert code == 130
-    _assert_one_interrupt_line(stderr, "push", "SIGINT")
-    assert _summary(run)["interrupted"] == "push"
-    assert survivors(runs) == {}
-    assert _versions(serving) == []
-
-    # 4. SIGKILL of the CLI's whole process group at the same point: the orphaned push must not publish.
-    run = _Run(work, pause_at="publishing")
-    run.wait_for_pause()
-    os.killpg(run.process.pid, signal.SIGKILL)
-    run.finish()
-    assert survivors(runs) == {}
-    assert _versions(serving) == []
-
-    # 5. The rerun completes: the finished steps come from the cache, no lock or temp dir is in its way.
+    # The rerun completes: every step that had finished comes from the cache, no lock or temp dir is in its way.
     rerun = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "run",
-            "--config",
-            "run.yaml",
-            "--pipeline-root",
-            "runs",
-            "--summary",
-            "summary.json",
-        ],
+        [*RUN, "--config", CONFIG_FILE, "--pipeline-root", "runs", "--summary", "summary.json"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -167,6 +171,7 @@ def test_stopped_runs_stay_stopped_and_the_rerun_reuses_what_finished(work):
     summary = json.loads((work / "summary.json").read_text())
     assert summary["ok"] and "interrupted" not in summary
     assert all(summary["steps"][step]["cached"] for step in ("ingest", "preprocess", "train", "evaluate"))
+    assert not summary["steps"]["push"]["cached"]
     rows = summary["rows"]
     assert rows["input"] == ROWS
     assert rows["train"] + rows["eval"] + rows["test"] + rows["quarantined"] == ROWS

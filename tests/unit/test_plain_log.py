@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 
 from pipelines.plain_log import PlainLog
 from pipelines.progress import ProgressTap
@@ -31,3 +33,29 @@ def test_the_progress_tap_still_sees_the_steps_through_a_plain_log():
         "12:00:00 - INFO - Executing task 'train'\n12:00:09 - ERROR - Task 'train' finished with status FAILURE\n"
     )
     assert tap.steps["train"].status == "FAILURE" and "train" in terminal.getvalue()
+
+
+class _FullDisk(io.StringIO):
+    """A file whose disk fills after ``room`` characters."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, text: str) -> int:
+        if self.tell() + len(text) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(text)
+
+
+def test_a_full_disk_ends_the_log_keeps_the_error_and_raises_nothing():
+    out = _FullDisk(room=10)
+    log = PlainLog(out)
+    log.write("0123456789")
+    log.write("more than fits\n")
+    log.write("and this is dropped\n")
+    log.flush()
+    assert out.getvalue() == "0123456789"
+    assert log.error is not None and log.error.errno == errno.ENOSPC
+    log.close()
+    assert out.closed and log.closed
