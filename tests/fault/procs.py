@@ -9,9 +9,13 @@ from pathlib import Path
 
 from components.process_guard import LEASE_ENV
 
+# A fault test's tag on the processes it starts, inherited by theirs (workers run in sessions of their own and take
+# their request from a temp dir, so neither the process group nor the command line finds them).
+MARK_ENV = "BIGTRAIN_FAULT_MARK"
+
 
 def processes_naming(text: str) -> dict[int, str]:
-    """Live processes (pid: command line) whose command line or ``bigtrain run`` lease names ``text``."""
+    """Live processes (pid: command line) whose command line, ``bigtrain run`` lease or ``MARK_ENV`` names ``text``."""
     needle = text.encode()
     found = {}
     for entry in os.scandir("/proc"):
@@ -20,8 +24,8 @@ def processes_naming(text: str) -> dict[int, str]:
         with contextlib.suppress(OSError):
             cmdline = Path(entry.path, "cmdline").read_bytes()
             environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-            leases = [value for value in environ if value.startswith(LEASE_ENV.encode())]
-            if cmdline and (needle in cmdline or any(needle in lease for lease in leases)):
+            tags = [value for value in environ if value.startswith((LEASE_ENV.encode(), MARK_ENV.encode()))]
+            if cmdline and (needle in cmdline or any(needle in tag for tag in tags)):
                 found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")[:200]
     return found
 

@@ -46,8 +46,8 @@ TensorFlow (`tests/fault/test_corrupt_artifacts.py`).
 STOPPING_INTRO = """
 ## Stopping a run
 
-`tests/fault/test_interrupt_run.py` (real `bigtrain run` processes, real signals) and
-`tests/fault/test_process_guard.py`:
+`tests/fault/test_interrupt_run.py` (real `bigtrain run` processes, real signals),
+`tests/fault/test_process_guard.py` and `tests/fault/test_worker_kill.py` (two real local training workers):
 """
 STOPPING = (
     ("SIGINT (Ctrl-C) during ingest", "one line naming the step, exit 130, summary `interrupted`, no process left"),
@@ -65,6 +65,13 @@ STOPPING = (
         "completes, reusing the steps that had finished (cached), with the same row counts; nothing stale blocks it",
     ),
     ("SIGTERM", "as SIGINT, exit 143"),
+    (
+        "SIGKILL of one of two training workers (`training.workers: 2`) right after a backup: the non-chief, then "
+        "the chief in the rerun",
+        "the launcher stops the other worker and fails naming the killed one (`WorkerFailed: worker 1 of 2 failed "
+        "(signal SIGKILL)`); nothing exported, no process left; each rerun resumes from the chief's latest backup, "
+        "both workers at the same epoch, and the last one exports one model and leaves no backup",
+    ),
 )
 CONCURRENT_INTRO = """
 ## Two runs at once
