@@ -15,13 +15,30 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 128 + 2  # the shell's code for SIGINT (Ctrl-C); a run stopped by SIGTERM exits 128 + 15
 
 
+def _output_path(flag: str, path: str, is_dir: bool = False) -> Path:
+    """``path`` given to ``flag``, ready to write: its directory (``is_dir``) or parent directory is created.
+
+    Raises ValueError naming the flag and the path when that directory cannot be made, or a file path is a directory.
+    """
+    target = Path(path)
+    if not is_dir and target.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; give a file path")
+    directory = target if is_dir else target.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: cannot create directory {directory}: {error.strerror or error}") from error
+    return target
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipelines.local_runner import run_local
 
     config = load_config(args.config)
+    summary_path = _output_path("--summary", args.summary) if args.summary else None  # before a run, not after
     outcome = run_local(config, args.pipeline_root, use_cache=not args.no_cache)
-    if args.summary:
-        Path(args.summary).write_text(json.dumps(outcome.summary, indent=2, sort_keys=True))
+    if summary_path:
+        summary_path.write_text(json.dumps(outcome.summary, indent=2, sort_keys=True))
     if outcome.signum is not None:
         summary = outcome.summary
         print(f"bigtrain: {summary['error']}; stopped its processes (summary: {summary['run_dir']})", file=sys.stderr)
@@ -54,7 +71,8 @@ def _report(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from pipelines.kubeflow.compile import compile_for_cluster
 
-    compiled = compile_for_cluster(load_config(args.config), args.output, image=args.image)
+    config = load_config(args.config)
+    compiled = compile_for_cluster(config, _output_path("--output", args.output), image=args.image)
     for warning in compiled.warnings:
         print(f"bigtrain: warning: {warning}", file=sys.stderr)
     print(f"bigtrain: wrote {compiled.path} (pipeline {compiled.pipeline_name}, image {compiled.image})")
@@ -64,7 +82,7 @@ def _compile(args: argparse.Namespace) -> int:
 def _demo_data(args: argparse.Namespace) -> int:
     from pipelines.demo_data import write_demo_data
 
-    report = write_demo_data(args.output, rows=args.rows, seed=args.seed)
+    report = write_demo_data(_output_path("--output", args.output, is_dir=True), rows=args.rows, seed=args.seed)
     malformed = ", ".join(f"{k} {v}" for k, v in sorted(report.malformed.items()))
     files = len(report.files)
     print(f"bigtrain: wrote {report.rows} rows in {files} file(s) to {args.output} (malformed: {malformed})")

@@ -183,3 +183,40 @@ def test_ctrl_c_outside_a_run_is_one_line_and_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "load_config", interrupted)
     assert cli.main(["compile", "--config", "x.yaml", "--output", "x"]) == 130
     assert capsys.readouterr().err == "bigtrain: interrupted (compile)\n"
+
+
+def test_output_files_get_their_parent_directories(tmp_path: Path, monkeypatch):
+    from pipelines import cli, local_runner
+
+    result = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "new/dir/p.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bigtrain: wrote new/dir/p.yaml" in result.stdout
+    assert next(yaml.safe_load_all((tmp_path / "new" / "dir" / "p.yaml").read_text()))["pipelineInfo"]
+
+    summary = {"ok": True, "run_dir": "r"}
+    monkeypatch.setattr(local_runner, "run_local", lambda *a, **k: local_runner.LocalRun(summary))
+    monkeypatch.setattr(cli, "load_config", lambda path: None)
+    assert cli.main(["run", "--config", "x.yaml", "--summary", str(tmp_path / "out" / "s.json")]) == 0
+    assert json.loads((tmp_path / "out" / "s.json").read_text()) == summary
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, monkeypatch, capsys):
+    from pipelines import cli, local_runner
+
+    (tmp_path / "afile").write_text("")
+    result = _bigtrain("compile", "--config", str(DEMO_CONFIG), "--output", "afile/p.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("bigtrain: error: --output afile/p.yaml: cannot create directory afile: ")
+    assert len(result.stderr.splitlines()) == 1
+
+    ran = []
+    monkeypatch.setattr(local_runner, "run_local", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(cli, "load_config", lambda path: None)
+    assert cli.main(["run", "--config", "x.yaml", "--summary", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"bigtrain: error: --summary {tmp_path}: is a directory; give a file path\n"
+    assert not ran  # refused before running anything
+
+    assert cli.main(["demo-data", "--rows", "5", "--output", str(tmp_path / "afile" / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bigtrain: error: --output {tmp_path / 'afile' / 'd'}: cannot create directory ")
+    assert len(err.splitlines()) == 1
