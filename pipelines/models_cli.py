@@ -16,7 +16,7 @@ from typing import Any
 
 from beam_jobs.sources import describe_spans
 from components.push import registry
-from components.push.registry import RegistryEntry, RegistryError
+from components.push.registry import RegistryEntry, RegistryError, VersionChoiceError
 
 AUC_METRIC = "auc"  # the evaluation summary's overall test-split AUC, as push records it
 _SHORT = 12  # hash columns in the table; --json has them in full
@@ -110,8 +110,9 @@ def _rollback(args: argparse.Namespace) -> int:
     _model_root(args)
     try:
         entry = registry.rollback(args.serving_root, args.model, args.to)
-    except RegistryError as error:  # unknown, invalid or already served version; a damaged or unsafe version dir
+    except VersionChoiceError as error:  # an invalid, unknown or already served version: about --to itself
         raise ValueError(f"--to {args.to}: {error}") from error
+    # Other RegistryErrors (a ValueError: one line, exit 2) name the damaged version dir or the failed write.
     print(f"bigtrain: rolled back {args.model} to version {entry.rollback_of}: now serving version {entry.version}")
     print(f"bigtrain: {entry.path}")
     return 0

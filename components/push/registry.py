@@ -63,6 +63,15 @@ class RegistryError(ValueError):
     """Invalid registry input or an unusable model directory."""
 
 
+class VersionChoiceError(RegistryError):
+    """The version number asked for is not one to use: not a positive integer, not a complete published version,
+    or (to roll back to) the one already served. Other RegistryErrors are about the registry itself."""
+
+
+class UnknownVersionError(VersionChoiceError):
+    """``rollback`` was asked for a version that is not a complete published version."""
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
     """One published model version, as stored in ``bigtrain_version.json`` and in the index."""
@@ -176,13 +185,13 @@ def _check_model_name(model_name: str) -> None:
 def check_version(version: int | str) -> int:
     """A version as an int: a non-negative int, or a string of digits only (so it is one path component)."""
     if isinstance(version, bool):
-        raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+        raise VersionChoiceError(f"invalid version {version!r}: must be a positive integer")
     if isinstance(version, str):
         if not _VERSION_RE.fullmatch(version) or len(version) > 18:
-            raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+            raise VersionChoiceError(f"invalid version {version!r}: must be a positive integer")
         version = int(version)
     if not isinstance(version, int) or version < 1:
-        raise RegistryError(f"invalid version {version!r}: must be a positive integer")
+        raise VersionChoiceError(f"invalid version {version!r}: must be a positive integer")
     return version
 
 
@@ -588,10 +597,6 @@ def _publish_new(src: Path, model_root: Path, template: RegistryEntry, statistic
     return PublishResult(entry=entry, created=True)
 
 
-class UnknownVersionError(RegistryError):
-    """``rollback`` was asked for a version that is not a complete published version."""
-
-
 def rollback(
     serving_root: str | Path, model_name: str, to_version: int | str, *, now: datetime | None = None
 ) -> RegistryEntry:
@@ -612,10 +617,15 @@ def rollback(
         entries = _scan(model_root)
         source = next((e for e in entries if e.version == version), None)
         if source is None:
+            metadata = model_root / str(version) / METADATA_FILE
+            if metadata.exists():  # a damaged version, not a missing one: name the file
+                raise RegistryError(
+                    f"version {version} of {model_name!r}: {metadata} is unreadable or invalid; cannot roll back to it"
+                )
             known = ", ".join(str(e.version) for e in entries) or "none"
             raise UnknownVersionError(f"model {model_name!r} has no version {version} (versions: {known})")
         if version == max(_version_dirs(model_root)):
-            raise RegistryError(f"version {version} of {model_name!r} is already the newest (served) version")
+            raise VersionChoiceError(f"version {version} of {model_name!r} is already the newest (served) version")
         src = model_root / str(version)
         if src.is_symlink():
             raise RegistryError(f"version dir {str(src)!r} is a symlink")

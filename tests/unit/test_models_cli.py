@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -170,3 +172,41 @@ def test_list_warns_when_tf_serving_serves_an_unlisted_dir(root: Path, capsys) -
     code, out, err = run(capsys, "list", "--serving-root", str(root), "--model", MODEL, "--json")
     assert code == 0 and json.loads(out)["current"] is None
     assert "directory 7 has no readable bigtrain_version.json; TF Serving serves it" in err
+
+
+@pytest.mark.parametrize(
+    ("target", "error"),
+    [("_copy_file", errno.ENOSPC), ("tempfile.mkdtemp", errno.EACCES), ("tempfile.mkstemp", errno.EROFS)],
+)
+def test_rollback_write_fault_names_the_registry_not_the_version(
+    root: Path, capsys, monkeypatch: pytest.MonkeyPatch, target: str, error: int
+) -> None:
+    def fail(*args: object, **kwargs: object) -> object:
+        raise OSError(error, os.strerror(error), str(args[-1] if args else kwargs["dir"]))
+
+    owner, _, name = target.rpartition(".")
+    monkeypatch.setattr(getattr(registry, owner) if owner else registry, name, fail)
+    code, out, err = run(capsys, "rollback", "--serving-root", str(root), "--model", MODEL, "--to", "1")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"bigtrain: error: cannot publish to {root / MODEL}: {os.strerror(error)}")
+    assert len(err.splitlines()) == 1
+    monkeypatch.undo()
+    assert [e.version for e in registry.list_versions(root, MODEL)] == [1, 2, 3]
+
+
+def test_rollback_to_a_version_with_corrupt_metadata_names_the_file_not_the_version(root: Path, capsys) -> None:
+    metadata = root / MODEL / "1" / registry.METADATA_FILE
+    metadata.write_text("{not json")
+    code, _, err = run(capsys, "rollback", "--serving-root", str(root), "--model", MODEL, "--to", "1")
+    assert code == 2
+    assert err == f"bigtrain: error: version 1 of 'ctr': {metadata} is unreadable or invalid; cannot roll back to it\n"
+    assert not (root / MODEL / "4").exists()
+
+
+def test_rollback_past_a_corrupt_index_still_works_and_repairs_it(root: Path, capsys) -> None:
+    index = root / MODEL / registry.INDEX_FILE
+    index.write_text("[{truncated")
+    code, out, err = run(capsys, "rollback", "--serving-root", str(root), "--model", MODEL, "--to", "2")
+    assert code == 0, err
+    assert out.startswith(f"bigtrain: rolled back {MODEL} to version 2: now serving version 4")
+    assert [e["version"] for e in json.loads(index.read_text())] == [1, 2, 3, 4]
