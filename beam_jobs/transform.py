@@ -50,9 +50,14 @@ def raw_schema(columns: Columns) -> schema_pb2.Schema:
 
 
 def _mode(values: tf.Tensor, name: str) -> tf.Tensor:
-    """The most frequent value (as a string) among the present values, computed on train."""
-    strings = values if values.dtype == tf.string else tf.strings.as_string(values)
-    vocab = tft.vocabulary(strings, top_k=1, vocab_filename=f"{name}_mode")
+    """The most frequent of the present values, computed on train, in the values' dtype.
+
+    Numbers are counted as integers, floats by their bits: a float's decimal string is rounded (not a train value),
+    and while tracing tf.Transform reads a not-yet-computed vocabulary of strings as b"TEMPORARY_ASSET_VALUE", which
+    no number parses (a numeric mode feeding a vocabulary crashed), while one of integers reads as a number.
+    """
+    keys = tf.bitcast(values, tf.int32) if values.dtype == tf.float32 else values
+    vocab = tft.vocabulary(keys, top_k=1, vocab_filename=f"{name}_mode")
     initializer = tf.lookup.TextFileInitializer(
         vocab,
         key_dtype=tf.int64,
@@ -61,7 +66,11 @@ def _mode(values: tf.Tensor, name: str) -> tf.Tensor:
         value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
     )
     table = tf.lookup.StaticHashTable(initializer, default_value="")
-    return table.lookup(tf.constant(0, tf.int64))
+    mode = table.lookup(tf.constant(0, tf.int64))
+    if values.dtype == tf.string:
+        return mode
+    number = tf.strings.to_number(mode, out_type=keys.dtype)
+    return tf.bitcast(number, tf.float32) if values.dtype == tf.float32 else number
 
 
 def _impute(x: tf.Tensor | tf.SparseTensor, name: str, spec: ColumnSpec) -> tf.Tensor:
@@ -76,8 +85,7 @@ def _impute(x: tf.Tensor | tf.SparseTensor, name: str, spec: ColumnSpec) -> tf.T
         mean = tft.mean(tf.cast(x.values, tf.float32), name=f"{name}_mean")
         default = tf.cast(tf.round(mean), dtype) if dtype.is_integer else tf.cast(mean, dtype)
     else:  # mode
-        mode = _mode(x.values, name)
-        default = mode if dtype == tf.string else tf.strings.to_number(mode, out_type=dtype)
+        default = _mode(x.values, name)
     dense = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
     return tf.squeeze(dense, axis=1)
 

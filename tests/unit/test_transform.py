@@ -76,3 +76,47 @@ def test_known_outputs(transformed):
     assert sorted(round(r["lg"], 3) for r in transformed) == pytest.approx([-0.577, -0.577, -0.577, 1.732], abs=1e-3)
     hashes = [r["h"] for r in transformed]
     assert len(set(hashes)) == 2  # 'q' ×3 and the 'zz' fill
+
+
+# A mode feeding a vocabulary (numbers first counted by one vocabulary analyzer, then by another), and a float mode.
+MODE_COLUMNS = parse_columns(
+    {
+        "i": {"type": "int", "transform": "identity"},  # the row's number, to find it again
+        "k": {"type": "int", "transform": {"vocabulary": {"oov_buckets": 1}}, "missing": "mode"},
+        "f": {"type": "float", "transform": "vocabulary", "missing": "mode"},
+        "g": {"type": "float", "transform": "identity", "missing": "mode"},
+        "y": {"type": "int", "role": "label"},
+    }
+)
+G_MODE = 7.1234567  # no 6-decimal string holds it as a float32
+MODE_ROWS = [
+    {"i": 0, "k": [7], "f": [0.5], "g": [G_MODE], "y": 0},
+    {"i": 1, "k": [7], "f": [], "g": [G_MODE], "y": 1},
+    {"i": 2, "k": [2], "f": [1.25], "g": [], "y": 0},
+    {"i": 3, "k": [], "f": [1.25], "g": [2.5], "y": 1},
+]
+
+
+def test_a_numeric_mode_feeds_a_vocabulary_and_fills_the_exact_train_value(tmp_path):
+    import numpy as np
+    import tensorflow_transform as tft
+
+    metadata = dataset_metadata.DatasetMetadata(raw_schema(MODE_COLUMNS))
+    with beam.Pipeline(options=pipeline_options()) as pipeline, tft_beam.Context(temp_dir=str(tmp_path / "tmp")):
+        (data, _), transform_fn = (pipeline | beam.Create(MODE_ROWS), metadata) | tft_beam.AnalyzeAndTransformDataset(
+            make_preprocessing_fn(MODE_COLUMNS)
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(str(tmp_path / "graph"))
+        _ = (
+            data
+            | beam.Map(lambda row: json.dumps({k: v.item() if hasattr(v, "item") else v for k, v in row.items()}))
+            | beam.io.WriteToText(str(tmp_path / "rows"), shard_name_template="")
+        )
+    rows = {r["i"]: r for r in map(json.loads, (tmp_path / "rows").read_text().splitlines())}
+    output = tft.TFTransformOutput(str(tmp_path / "graph"))
+    # k: 7 twice, 2 once; the missing row is filled with the mode 7 before the vocabulary counts it (7 ×3 → id 0)
+    assert output.vocabulary_by_name("k") == [b"7", b"2"]
+    assert [rows[i]["k"] for i in range(4)] == [0, 0, 1, 0]
+    # f: 1.25 twice, 0.5 once; the missing row gets 1.25, the most frequent id
+    assert [rows[i]["f"] for i in range(4)] == [1, 0, 0, 0]
+    assert rows[2]["g"] == np.float32(G_MODE)  # the train value itself, not a rounded decimal of it
