@@ -68,14 +68,24 @@ def train_on_cluster(
 
     model_config = ModelSettings.model_validate(model_settings)
     training_config = TrainingSettings.model_validate(training_settings)
-    cross_config = parse_crosses(crosses, parse_columns(columns))
+    column_config = parse_columns(columns)
+    cross_config = parse_crosses(crosses, column_config)
     root = os.path.normpath(checkpoint_root)
     if not root.startswith(os.path.normpath(shared_mount_path) + os.sep):
         raise ValueError(
             f"checkpoint_root {checkpoint_root!r} is not on the shared volume mounted at {shared_mount_path!r}: "
             "the job's pods could not read what this step stages there"
         )
-    key = resume_key(code_version, data_fingerprint, model_config, training_config, cross_config)
+    key = resume_key(
+        code_version,
+        data_fingerprint,
+        model_config,
+        training_config,
+        cross_config,
+        columns=column_config,
+        inputs=[transformed.uri, transform_graph.uri],
+        warm_start_from=warm_start_from,
+    )
     staging = staging_dir(root, key)
     request = TrainRequest(
         transformed_dir=transformed.path,

@@ -47,8 +47,18 @@ def train(
 
     model_config = ModelSettings.model_validate(model_settings)
     training_config = TrainingSettings.model_validate(training_settings)
-    cross_config = parse_crosses(crosses, parse_columns(columns))
-    key = resume_key(code_version, data_fingerprint, model_config, training_config, cross_config)
+    column_config = parse_columns(columns)
+    cross_config = parse_crosses(crosses, column_config)
+    key = resume_key(
+        code_version,
+        data_fingerprint,
+        model_config,
+        training_config,
+        cross_config,
+        columns=column_config,
+        inputs=[transformed.uri, transform_graph.uri],
+        warm_start_from=warm_start_from,
+    )
     request = TrainRequest(
         transformed_dir=transformed.path,
         transform_graph_dir=transform_graph.path,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from beam_jobs.contract import Cross
+from beam_jobs.contract import Columns, Cross, columns_to_dict
 from components.train.settings import ModelSettings, TrainingSettings
 
 
@@ -49,16 +49,29 @@ def resume_key(
     model: ModelSettings,
     training: TrainingSettings,
     crosses: Sequence[Cross] = (),
+    *,
+    columns: Columns,
+    inputs: Sequence[str],
+    warm_start_from: str,
 ) -> str:
     """A key that is the same for every retry of one train step and different for any other: the step's code, its
-    data, its settings and its crosses (what KFP's cache key holds too). Names the step's backup directory."""
+    data, its columns and crosses, its input artifacts (``inputs``: the transformed data's and the transform graph's
+    URIs), its warm start and its settings (what KFP's cache key holds too). Names the step's backup directory.
+
+    The input URIs stand for what only preprocess and ingest see (the split, dedupe, their code): KFP hands a cached
+    step's outputs on under their first URIs, so a retry or a rerun over cached preprocessing resumes, and new
+    preprocessing does not restore a model trained on other rows or other vocabulary ids.
+    """
     payload = json.dumps(
         [
             code_version,
             data_fingerprint,
+            columns_to_dict(columns),
+            [cross.model_dump(mode="json") for cross in crosses],
+            list(inputs),
+            warm_start_from,
             model.model_dump(mode="json"),
             training.model_dump(mode="json"),
-            [cross.model_dump(mode="json") for cross in crosses],
         ],
         sort_keys=True,
     )

@@ -16,7 +16,7 @@ import pytest
 from kfp.dsl import Artifact, Dataset, Model
 from kubernetes.client import Configuration
 
-from beam_jobs.contract import Cross
+from beam_jobs.contract import Cross, parse_columns
 from components.train.cluster_component import train_on_cluster
 from components.train.cluster_launcher import TrainingJobFailed, stage, staged_request
 from components.train.request import TrainRequest, resume_key
@@ -97,8 +97,18 @@ def _run(tmp_path: Path, volume: Path, **changes: Any) -> tuple[float, dict[str,
     return train_on_cluster(**arguments), arguments
 
 
-def _key() -> str:
-    return resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(**TRAINING), CROSSES)
+def _key(tmp_path: Path, warm_start_from: str = "") -> str:
+    """The resume key of the step ``_run`` runs (its inputs are ``_inputs``' artifacts)."""
+    return resume_key(
+        "code-1",
+        "data-1",
+        ModelSettings(**MODEL),
+        TrainingSettings(**TRAINING),
+        CROSSES,
+        columns=parse_columns(COLUMNS),
+        inputs=[str(tmp_path / "artifacts" / "transformed"), str(tmp_path / "artifacts" / "transform_graph")],
+        warm_start_from=warm_start_from,
+    )
 
 
 def _play_chief(seen: list[TrainRequest], result: dict[str, Any] | None = RESULT):
@@ -126,7 +136,7 @@ def test_stages_on_the_shared_volume_runs_the_job_and_brings_the_model_back(
     k8s.on_create = _play_chief(seen)
     auc, arguments = _run(tmp_path, volume)
     assert auc == pytest.approx(0.81)
-    staging = volume / ".bigtrain" / "checkpoints" / _key()
+    staging = volume / ".bigtrain" / "checkpoints" / _key(tmp_path)
     (request,) = seen
     # Everything the pods read or write lies on the shared volume, in the step's staging directory.
     assert request.transformed_dir == str(staging / "transformed")
@@ -137,7 +147,7 @@ def test_stages_on_the_shared_volume_runs_the_job_and_brings_the_model_back(
     assert request.columns == COLUMNS and request.crosses == CROSSES  # what every pod builds its model from
     (create,) = k8s.calls("POST")
     pod = create.body["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
-    assert create.body["metadata"]["name"] == f"bigtrain-train-{_key()}"
+    assert create.body["metadata"]["name"] == f"bigtrain-train-{_key(tmp_path)}"
     assert create.body["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 2
     assert pod["containers"][0]["command"] == ["python3", "-m", "components.train.main", str(staging / "request.json")]
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "bigtrain-shared"
@@ -155,11 +165,11 @@ def test_stages_on_the_shared_volume_runs_the_job_and_brings_the_model_back(
 def test_a_failed_job_keeps_only_the_backup_for_the_next_attempt(k8s: FakeKubernetes, tmp_path: Path, volume: Path):
     seen: list[TrainRequest] = []
     k8s.on_create = _play_chief(seen, result=None)
-    name = f"bigtrain-train-{_key()}"
+    name = f"bigtrain-train-{_key(tmp_path)}"
     k8s.script(name, [failed()], pods=[FakePod(f"{name}-worker-0", "ValueError: bad batch", exit_code=1)])
     with pytest.raises(TrainingJobFailed, match="ValueError: bad batch"):
         _run(tmp_path, volume)
-    staging = volume / ".bigtrain" / "checkpoints" / _key()
+    staging = volume / ".bigtrain" / "checkpoints" / _key(tmp_path)
     assert (staging / "backup" / "chief").read_text() == "epoch 1"
     for gone in ("transformed", "transform_graph", "model"):
         assert not (staging / gone).exists(), gone
@@ -180,7 +190,7 @@ def test_warm_start_model_is_staged_too(k8s: FakeKubernetes, tmp_path: Path, vol
     k8s.on_create = _play_chief(seen)
     _run(tmp_path, volume, warm_start_from=str(baseline))
     staged = Path(seen[0].warm_start_from)
-    assert staged == volume / ".bigtrain" / "checkpoints" / _key() / "warm_start"
+    assert staged == volume / ".bigtrain" / "checkpoints" / _key(tmp_path, str(baseline)) / "warm_start"
 
 
 def test_warm_start_model_not_visible_here_trains_from_scratch_and_says_so(

@@ -424,7 +424,15 @@ def test_train_builds_one_request_from_its_artifacts_and_typed_settings(tmp_path
     request = train_lib.only["request"]
     model, training = ModelSettings(hidden_units=[8, 4], dropout=0.2), TrainingSettings(**TRAINING)
     assert training.mixed_precision == "bfloat16"  # parsed, legacy spelling included, before it reaches the trainer
-    key = resume_key("code-1", "data-1", model, training)
+    key = resume_key(
+        "code-1",
+        "data-1",
+        model,
+        training,
+        columns=parse_columns(COLUMNS),
+        inputs=[arguments["transformed"].uri, arguments["transform_graph"].uri],
+        warm_start_from="/serving/churn/3",
+    )
     assert request == TrainRequest(
         transformed_dir=arguments["transformed"].path,
         transform_graph_dir=arguments["transform_graph"].path,
@@ -454,6 +462,20 @@ def test_train_keys_its_backup_on_the_validated_settings(tmp_path: Path, train_l
     _train(tmp_path, training_settings={}, code_version="code-2")
     first, same, other = (call["request"].backup_dir for call in train_lib.calls)
     assert first == same != other
+
+
+def test_train_keys_its_backup_on_its_columns_inputs_and_warm_start(tmp_path: Path, train_lib: Recorder):
+    """A rerun whose columns, transformed data or starting model differ trains another model: it must not restore
+    this one's backup (another vocabulary or bucket count does not even fit its variables)."""
+    _train(tmp_path)
+    _train(tmp_path, columns={**COLUMNS, "age": {"type": "float", "role": "feature", "transform": "identity"}})
+    _train(tmp_path, columns={**COLUMNS, "age": {"type": "float", "transform": {"bucketize": 4}}})
+    _train(tmp_path, transformed=remote(Dataset, "preprocess-again/transformed", train_rows=61, eval_rows=17))
+    _train(tmp_path, transform_graph=remote(Artifact, "preprocess-again/transform_graph"))
+    _train(tmp_path, warm_start_from="/serving/churn/4")
+    first, spelled_out, *others = (call["request"].backup_dir for call in train_lib.calls)
+    assert first == spelled_out  # the same columns with their defaults written out
+    assert first not in others and len(set(others)) == len(others)
 
 
 def test_train_hands_every_worker_the_validated_crosses_and_keys_its_backup_on_them(
@@ -573,9 +595,23 @@ def _train_on_cluster(tmp_path: Path, **changes: Any) -> tuple[float, dict[str, 
     return train_on_cluster(**arguments), arguments
 
 
+def _cluster_key(arguments: dict[str, Any], crosses: list[Cross] | None = None) -> str:
+    """The resume key of ``train_on_cluster`` called with ``arguments`` (its settings are epochs 2 on 3 workers)."""
+    return resume_key(
+        "code-1",
+        "data-1",
+        ModelSettings(**MODEL),
+        TrainingSettings(epochs=2, workers=3),
+        crosses or [],
+        columns=parse_columns(arguments["columns"]),
+        inputs=[arguments["transformed"].uri, arguments["transform_graph"].uri],
+        warm_start_from=arguments["warm_start_from"],
+    )
+
+
 def test_cluster_train_hands_its_cluster_parameters_to_the_tfjob(tmp_path: Path, cluster_lib):
     auc, arguments = _train_on_cluster(tmp_path)
-    key = resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(epochs=2, workers=3))
+    key = _cluster_key(arguments)
     launched = cluster_lib.launched.only
     assert cluster_lib.configured == [True]
     assert launched["staging"] == f"/mnt/shared/.bigtrain/checkpoints/{key}"
@@ -603,11 +639,11 @@ def test_cluster_train_passes_both_row_counts_like_the_local_step(tmp_path: Path
 
 
 def test_cluster_train_carries_the_crosses_like_the_local_step(tmp_path: Path, cluster_lib):
-    _train_on_cluster(tmp_path, columns=CROSS_COLUMNS, crosses=CROSSES)
+    _, arguments = _train_on_cluster(tmp_path, columns=CROSS_COLUMNS, crosses=CROSSES)
     launched = cluster_lib.launched.only
     crosses = [Cross(cross=["plan", "region"], hash=16)]
     assert launched["request"].crosses == crosses
-    key = resume_key("code-1", "data-1", ModelSettings(**MODEL), TrainingSettings(epochs=2, workers=3), crosses)
+    key = _cluster_key(arguments, crosses)
     assert launched["staging"] == f"/mnt/shared/.bigtrain/checkpoints/{key}"
     with pytest.raises(CrossError, match=r"crosses\[0\]: 'age' is a float column"):
         _train_on_cluster(tmp_path, columns=CROSS_COLUMNS, crosses=[{"cross": ["age", "plan"], "hash": 4}])

@@ -122,16 +122,38 @@ def test_float16_trains_with_loss_scaling_and_serves_float32(tmp_path: Path, pre
 
 
 def test_resume_key_is_stable_per_step_and_changes_with_code_data_or_settings():
+    """Anything that changes what the model's variables hold or mean (its columns, crosses, input data and transform,
+    starting point, settings, code) must name another backup, or a rerun restores an incompatible one."""
+    from beam_jobs.contract import Cross, columns_to_dict, parse_columns
+
+    columns = parse_columns({"a": {"type": "int"}, "b": {"type": "string"}, "y": {"type": "int", "role": "label"}})
+    spelled_out = parse_columns(
+        {
+            "a": {"type": "int", "role": "feature", "transform": "identity", "missing": "quarantine"},
+            "b": {"type": "string", "transform": {"vocabulary": {"oov_buckets": 1}}},
+            "y": {"type": "int", "role": "label"},
+        }
+    )
     model, training = ModelSettings(), TrainingSettings()
-    key = resume_key("code-1", "data-1", model, training)
-    assert resume_key("code-1", "data-1", ModelSettings(), TrainingSettings()) == key
+    step = {"columns": columns, "inputs": ["transformed-1", "graph-1"], "warm_start_from": ""}
+
+    def key(code="code-1", data="data-1", model=model, training=training, crosses=(), **changes) -> str:
+        return resume_key(code, data, model, training, crosses, **{**step, **changes})
+
+    assert key() == key(model=ModelSettings(), training=TrainingSettings(), columns=spelled_out)
     others = [
-        resume_key("code-2", "data-1", model, training),
-        resume_key("code-1", "data-2", model, training),
-        resume_key("code-1", "data-1", ModelSettings(l2=1e-4), training),
-        resume_key("code-1", "data-1", model, TrainingSettings(epochs=6)),
+        key(code="code-2"),
+        key(data="data-2"),
+        key(model=ModelSettings(l2=1e-4)),
+        key(training=TrainingSettings(epochs=6)),
+        key(crosses=[Cross(cross=["a", "b"], hash=8)]),
+        key(columns=parse_columns({**columns_to_dict(columns), "a": {"type": "int", "transform": {"bucketize": 4}}})),
+        key(columns=parse_columns({**columns_to_dict(columns), "b": {"type": "string", "role": "ignore"}})),
+        key(inputs=["transformed-2", "graph-1"]),  # preprocess ran again: another split, dedupe, or its code
+        key(inputs=["transformed-1", "graph-2"]),
+        key(warm_start_from="/serving/demo/3"),
     ]
-    assert key not in others and len(set(others)) == 4
+    assert key() not in others and len(set(others)) == len(others)
 
 
 def test_training_never_reads_the_test_split(tmp_path: Path, preprocessed, demo_config):
