@@ -3,11 +3,14 @@ docs/reliability.md``. ``tests/fault/test_hostile_input.py`` checks the file is 
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 
 from tests.fault.test_corrupt_artifacts import OUTCOMES
+from tests.fault.test_disk_full_run import FULL_AFTER_PREPROCESS, FULL_IN_INGEST
 from tests.fault.test_hostile_input import CASES, EXIT_FAILED, EXIT_USAGE, INGEST_CLI, RUN_CLI
+from tests.fault.test_interrupt_run import STOPS, Stop
 
 DOC = "docs/reliability.md"
 COMMAND = "python -m tests.fault.reliability_table > docs/reliability.md"
@@ -46,25 +49,37 @@ TensorFlow (`tests/fault/test_corrupt_artifacts.py`).
 STOPPING_INTRO = """
 ## Stopping a run
 
-`tests/fault/test_interrupt_run.py` (real `bigtrain run` processes, real signals),
-`tests/fault/test_process_guard.py` and `tests/fault/test_worker_kill.py` (two real local training workers):
+`tests/fault/test_interrupt_run.py` stops one real `bigtrain run` after another in the middle of a step (once the
+step's own work is under way, told by a line its libraries log), in this order, with real signals;
+`tests/fault/test_process_guard.py` covers the guard's parts, and `tests/fault/test_worker_kill.py` two real local
+training workers:
 """
+
+
+def _stop_outcome(stop: Stop) -> str:
+    if stop.signum == signal.SIGKILL and stop.step == "push":
+        return (
+            "push, held right before publishing, re-checks the run's lease before the atomic rename and refuses: "
+            "no version, no temp dir, no process left"
+        )
+    if stop.signum == signal.SIGKILL:
+        return (
+            "every step process of the run stops (die-with-parent, a watchdog in its own session, the run's lease "
+            "polled by each step): no process left, nothing published"
+        )
+    return (
+        f"one line `interrupted by {stop.signum.name} during {stop.step}`, exit {128 + stop.signum}, summary marked "
+        "`interrupted`, no process left, nothing published"
+    )
+
+
 STOPPING = (
-    ("SIGINT (Ctrl-C) during ingest", "one line naming the step, exit 130, summary `interrupted`, no process left"),
+    *((str(stop), _stop_outcome(stop)) for stop in STOPS),
     (
-        "SIGKILL of the CLI alone during train",
-        "every step process of the run stops (die-with-parent, a watchdog in its own session, the run's lease polled "
-        "by each step); no version published",
+        "rerun after all of these",
+        "completes, every step that had finished coming from the cache, with the same row counts; no lock, temp "
+        "dir or half-written cache entry in its way; one version published",
     ),
-    (
-        "SIGINT, and SIGKILL of the whole process group, while push is about to publish",
-        "push re-checks the run's lease right before the atomic rename and refuses: no version, no temp dir",
-    ),
-    (
-        "rerun after each of these",
-        "completes, reusing the steps that had finished (cached), with the same row counts; nothing stale blocks it",
-    ),
-    ("SIGTERM", "as SIGINT, exit 143"),
     (
         "SIGKILL of one of two training workers (`training.workers: 2`) right after a backup: the non-chief, then "
         "the chief in the rerun",
@@ -93,8 +108,9 @@ CONCURRENT = (
 DISK_INTRO = """
 ## Disk full and permission denied
 
-`tests/fault/test_disk_faults.py`. Running as root, permissions deny nothing, so the registry's faults are injected at
-the write call (`ENOSPC`, `EACCES`), plus one real full tmpfs where the test may mount one:
+`tests/fault/test_disk_faults.py` and `tests/fault/test_disk_full_run.py`. Running as root, permissions deny nothing,
+so the registry's faults are injected at the write call (`ENOSPC`, `EACCES`); disks fill for real on a small tmpfs
+where the test may mount one:
 """
 DISK = (
     (
@@ -113,6 +129,20 @@ DISK = (
         "`bigtrain run --pipeline-root <file>/runs` (unwritable, even for root), or a full pipeline root",
         "exit 2, one line: `bigtrain: error: cannot write to pipeline root <path>: Not a directory (<the directory "
         "it tried to make>)`; no traceback, nothing run",
+    ),
+    (
+        f"pipeline root on a real {FULL_IN_INGEST} tmpfs: full before ingest's outputs fit "
+        "(`tests/fault/test_disk_full_run.py`)",
+        "exit 1, one line naming the step and the disk: `... 'ingest' ... Cause: No space left on device (pipeline "
+        "root <root>: 0.0 MiB free)`; the run's own log and summary, which live there too, are cut short with a line "
+        "saying so, not a traceback; nothing published, no process left",
+    ),
+    (
+        f"pipeline root on a real {FULL_AFTER_PREPROCESS} tmpfs: full when train writes its checkpoint; then space "
+        "freed",
+        "exit 1, one line: `... 'train' ... Cause: No space left on device writing <root>/_checkpoints/...`; "
+        "nothing published; the rerun after freeing space takes ingest and preprocess from the cache and completes "
+        "with the same row counts and one version",
     ),
 )
 OTHERS = """

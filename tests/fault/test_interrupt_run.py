@@ -46,7 +46,7 @@ class Stop:
     group: bool = False  # signal the CLI's whole process group, not only the CLI
 
     def __str__(self) -> str:
-        return f"{self.signum.name}{' to the process group' if self.group else ''} during {self.step}"
+        return f"{self.signum.name} to the {'process group' if self.group else 'CLI alone'} during {self.step}"
 
 
 STOPS = (
