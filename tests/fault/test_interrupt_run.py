@@ -53,11 +53,11 @@ STOPS = (
     Stop("ingest", signal.SIGINT),
     Stop("ingest", signal.SIGKILL, group=True),
     Stop("preprocess", signal.SIGTERM),
-    Stop("preprocess", signal.SIGINT),
+    Stop("preprocess", signal.SIGINT, group=True),  # Ctrl-C in a terminal: SIGINT to the foreground process group
     Stop("preprocess", signal.SIGKILL),
     Stop("train", signal.SIGINT),
     Stop("train", signal.SIGKILL),  # its workers run in sessions of their own: only the guard can stop them
-    Stop("evaluate", signal.SIGINT),
+    Stop("evaluate", signal.SIGINT, group=True),
     Stop("evaluate", signal.SIGKILL, group=True),
     Stop("push", signal.SIGINT),
     Stop("push", signal.SIGKILL, group=True),  # the orphaned push must not publish
