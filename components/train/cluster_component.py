@@ -59,54 +59,37 @@ def train_on_cluster(
     from kubernetes import client
     from kubernetes import config as kube_config
 
-    from beam_jobs.contract import parse_columns, parse_crosses
-    from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.cluster_launcher import staging_dir, train_with_tfjob
-    from components.train.request import TrainRequest, resume_key
-    from components.train.settings import ModelSettings, TrainingSettings
+    from components.train.request import step_request
     from components.train.tfjob import train_step_manifest
 
-    model_config = ModelSettings.model_validate(model_settings)
-    training_config = TrainingSettings.model_validate(training_settings)
-    column_config = parse_columns(columns)
-    cross_config = parse_crosses(crosses, column_config)
     root = os.path.normpath(checkpoint_root)
     if not root.startswith(os.path.normpath(shared_mount_path) + os.sep):
         raise ValueError(
             f"checkpoint_root {checkpoint_root!r} is not on the shared volume mounted at {shared_mount_path!r}: "
             "the job's pods could not read what this step stages there"
         )
-    key = resume_key(
-        code_version,
-        data_fingerprint,
-        model_config,
-        training_config,
-        cross_config,
-        columns=column_config,
-        inputs=[transformed.uri, transform_graph.uri],
-        warm_start_from=warm_start_from,
-    )
-    staging = staging_dir(root, key)
-    request = TrainRequest(
-        transformed_dir=transformed.path,
-        transform_graph_dir=transform_graph.path,
+    key, request = step_request(
+        transformed,
+        transform_graph,
         columns=columns,
-        crosses=cross_config,
-        model=model_config,
-        training=training_config,
+        crosses=crosses,
+        model_settings=model_settings,
+        training_settings=training_settings,
+        warm_start_from=warm_start_from,
+        code_version=code_version,
+        data_fingerprint=data_fingerprint,
+        checkpoint_root=root,
         model_dir=model.path,
         logs_dir=training_logs.path,
-        backup_dir=os.path.join(staging, "backup"),
-        warm_start_from=warm_start_from,
-        train_examples=transformed.metadata.get(rows_key(TRAIN_SPLIT)),
-        eval_examples=transformed.metadata.get(rows_key(EVAL_SPLIT)),
     )
+    staging = staging_dir(root, key)  # the backup is in its backup/ subdirectory
 
     def manifest_for(request_path: str) -> dict:
         return train_step_manifest(
             key,
             request_path,
-            workers=training_config.workers,
+            workers=request.training.workers,
             image=image,
             namespace=namespace,
             service_account=service_account,

@@ -39,39 +39,22 @@ def train(
     import shutil
     from dataclasses import asdict
 
-    from beam_jobs.contract import parse_columns, parse_crosses
-    from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
     from components.train.launch import train_locally
-    from components.train.request import TrainRequest, resume_key
-    from components.train.settings import ModelSettings, TrainingSettings
+    from components.train.request import step_request
 
-    model_config = ModelSettings.model_validate(model_settings)
-    training_config = TrainingSettings.model_validate(training_settings)
-    column_config = parse_columns(columns)
-    cross_config = parse_crosses(crosses, column_config)
-    key = resume_key(
-        code_version,
-        data_fingerprint,
-        model_config,
-        training_config,
-        cross_config,
-        columns=column_config,
-        inputs=[transformed.uri, transform_graph.uri],
-        warm_start_from=warm_start_from,
-    )
-    request = TrainRequest(
-        transformed_dir=transformed.path,
-        transform_graph_dir=transform_graph.path,
+    key, request = step_request(
+        transformed,
+        transform_graph,
         columns=columns,
-        crosses=cross_config,
-        model=model_config,
-        training=training_config,
+        crosses=crosses,
+        model_settings=model_settings,
+        training_settings=training_settings,
+        warm_start_from=warm_start_from,
+        code_version=code_version,
+        data_fingerprint=data_fingerprint,
+        checkpoint_root=checkpoint_root,
         model_dir=model.path,
         logs_dir=training_logs.path,
-        backup_dir=os.path.join(checkpoint_root, key, "backup"),
-        warm_start_from=warm_start_from,
-        train_examples=transformed.metadata.get(rows_key(TRAIN_SPLIT)),
-        eval_examples=transformed.metadata.get(rows_key(EVAL_SPLIT)),
     )
     result = train_locally(request)
     # Finished: nothing to resume any more (BackupAndRestore already emptied its directory).

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from beam_jobs.contract import Columns, Cross, columns_to_dict
+from beam_jobs.contract import Columns, Cross, columns_to_dict, parse_columns, parse_crosses
+from beam_jobs.layout import EVAL_SPLIT, TRAIN_SPLIT, rows_key
 from components.train.settings import ModelSettings, TrainingSettings
 
 
@@ -76,3 +78,61 @@ def resume_key(
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class StepArtifact(Protocol):
+    """An input artifact as a KFP component receives it."""
+
+    uri: str
+    path: str
+    metadata: Mapping[str, Any]
+
+
+def step_request(
+    transformed: StepArtifact,
+    transform_graph: StepArtifact,
+    *,
+    columns: dict[str, Any],
+    crosses: list[Any],
+    model_settings: dict[str, Any],
+    training_settings: dict[str, Any],
+    warm_start_from: str,
+    code_version: str,
+    data_fingerprint: str,
+    checkpoint_root: str,
+    model_dir: str,
+    logs_dir: str,
+) -> tuple[str, TrainRequest]:
+    """A train step's resume key and its request, from the step's parameters (both train components use it).
+
+    The backup lives in ``<checkpoint_root>/<key>/backup``: every retry of the step finds it there.
+    """
+    model = ModelSettings.model_validate(model_settings)
+    training = TrainingSettings.model_validate(training_settings)
+    column_specs = parse_columns(columns)
+    cross_specs = parse_crosses(crosses, column_specs)
+    key = resume_key(
+        code_version,
+        data_fingerprint,
+        model,
+        training,
+        cross_specs,
+        columns=column_specs,
+        inputs=[transformed.uri, transform_graph.uri],
+        warm_start_from=warm_start_from,
+    )
+    request = TrainRequest(
+        transformed_dir=transformed.path,
+        transform_graph_dir=transform_graph.path,
+        columns=columns,
+        crosses=cross_specs,
+        model=model,
+        training=training,
+        model_dir=model_dir,
+        logs_dir=logs_dir,
+        backup_dir=os.path.join(checkpoint_root, key, "backup"),
+        warm_start_from=warm_start_from,
+        train_examples=transformed.metadata.get(rows_key(TRAIN_SPLIT)),
+        eval_examples=transformed.metadata.get(rows_key(EVAL_SPLIT)),
+    )
+    return key, request

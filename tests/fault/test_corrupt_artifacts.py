@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.push import registry
+from tests.train_requests import demo_request
 
 pytestmark = pytest.mark.slow
 MODEL = "churn"
@@ -91,22 +92,11 @@ def test_a_truncated_raw_tfrecord_names_the_file(preprocessed, tmp_path: Path):
 
 
 def _request(preprocessed, demo_config, root: Path, transformed: str, graph: str):
-    from components.train.request import TrainRequest
     from components.train.settings import TrainingSettings
 
-    _, stats, _ = preprocessed
-    return TrainRequest(
-        transformed_dir=transformed,
-        transform_graph_dir=graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=TrainingSettings(epochs=1, batch_size=128, learning_rate=0.01, seed=7),
-        model_dir=str(root / "model"),
-        logs_dir=str(root / "logs"),
-        backup_dir=str(root / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    training = TrainingSettings(epochs=1, batch_size=128, learning_rate=0.01, seed=7)
+    paths = {"transformed_dir": transformed, "transform_graph_dir": graph}
+    return demo_request(preprocessed, demo_config, root, training, **paths)
 
 
 def test_a_truncated_transformed_tfrecord_stops_train_naming_the_file(preprocessed, demo_config, tmp_path: Path):

@@ -25,6 +25,7 @@ import pytest
 from components.train.request import TrainRequest
 from components.train.settings import TrainingSettings
 from tests.fault.procs import MARK_ENV, processes_naming, survivors
+from tests.train_requests import demo_request
 
 pytestmark = pytest.mark.slow
 EPOCHS = 4  # backups after epochs 1 and 2 are where the kills land; two epochs and the export are still to come
@@ -43,7 +44,6 @@ _STATE_LINE = re.compile(r'^model_checkpoint_path: "([^"]+)"$', re.MULTILINE)
 
 
 def _request(preprocessed, demo_config, root: Path) -> TrainRequest:
-    paths, stats, _ = preprocessed
     training = TrainingSettings.model_validate(
         {
             **demo_config.training.model_dump(),
@@ -54,18 +54,7 @@ def _request(preprocessed, demo_config, root: Path) -> TrainRequest:
             "warm_start": False,
         }
     )
-    return TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=training,
-        model_dir=str(root / "model"),
-        logs_dir=str(root / "logs"),
-        backup_dir=str(root / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    return demo_request(preprocessed, demo_config, root, training)
 
 
 class _Launch:

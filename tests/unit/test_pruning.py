@@ -17,10 +17,10 @@ from beam_jobs.layout import TEST_SPLIT, split_files
 from components.evaluate.footprint import LATENCY_BATCHES, directory_sizes, measure, pruning_comparison
 from components.push.tfrecords import sample_records
 from components.train.main import run
-from components.train.request import TrainRequest
 from components.train.settings import TrainingSettings
 from pipelines.config import ConfigError, parse_config
 from tests.conftest import DEMO_CONFIG
+from tests.train_requests import demo_request
 
 EPOCHS = 3
 SPARSITY = 0.6
@@ -50,19 +50,8 @@ _CHILD = textwrap.dedent(
 
 
 def _train(root, preprocessed, demo_config, **training):
-    paths, stats, _ = preprocessed
-    request = TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=TrainingSettings(epochs=EPOCHS, batch_size=64, learning_rate=0.01, seed=7, **training),
-        model_dir=str(root / "model"),
-        logs_dir=str(root / "logs"),
-        backup_dir=str(root / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    settings = TrainingSettings(epochs=EPOCHS, batch_size=64, learning_rate=0.01, seed=7, **training)
+    request = demo_request(preprocessed, demo_config, root, settings)
     return run(request, tf_config={}), str(root / "model")
 
 
@@ -172,20 +161,9 @@ def test_pruning_is_off_by_default_and_end_epoch_defaults_to_the_last():
 
 
 def test_warm_start_then_pruning_under_bfloat16(tmp_path, unpruned, preprocessed, demo_config):
-    paths, stats, _ = preprocessed
-    request = TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=TrainingSettings(epochs=1, batch_size=64, mixed_precision="bfloat16", pruning={"final_sparsity": 0.7}),
-        model_dir=str(tmp_path / "model"),
-        logs_dir=str(tmp_path / "logs"),
-        backup_dir=str(tmp_path / "backup"),
-        warm_start_from=unpruned[1],  # the wrappers share the warm weights, and the pruned export has plain names
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    settings = TrainingSettings(epochs=1, batch_size=64, mixed_precision="bfloat16", pruning={"final_sparsity": 0.7})
+    # the wrappers share the warm weights, and the pruned export has plain names
+    request = demo_request(preprocessed, demo_config, tmp_path, settings, warm_start_from=unpruned[1])
     result = run(request, tf_config={})
     assert result.warm_started, result.warm_start_note
     kernels = _served(str(tmp_path / "model"), preprocessed)["kernels"]
@@ -199,21 +177,9 @@ def test_sigkill_mid_pruning_then_rerun_resumes_the_schedule(tmp_path, preproces
     import signal
     import time
 
-    paths, stats, _ = preprocessed
-    request = TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=TrainingSettings(
-            epochs=12, batch_size=16, early_stopping_patience=100, pruning={"final_sparsity": SPARSITY}
-        ),
-        model_dir=str(tmp_path / "model"),
-        logs_dir=str(tmp_path / "logs"),
-        backup_dir=str(tmp_path / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    pruning = {"final_sparsity": SPARSITY}
+    settings = TrainingSettings(epochs=12, batch_size=16, early_stopping_patience=100, pruning=pruning)
+    request = demo_request(preprocessed, demo_config, tmp_path, settings)
     request.write(tmp_path / "request.json")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, "-m", "components.train.main", str(tmp_path / "request.json")]

@@ -14,6 +14,7 @@ import pytest
 
 from components.train.request import TrainRequest, resume_key
 from components.train.settings import ModelSettings, TrainingSettings
+from tests.train_requests import demo_request
 
 pytestmark = pytest.mark.slow
 
@@ -21,20 +22,8 @@ pytestmark = pytest.mark.slow
 def _request(
     preprocessed, demo_config, root: Path, model: ModelSettings | None = None, **training: object
 ) -> TrainRequest:
-    paths, stats, _ = preprocessed
     settings = {"epochs": 2, "batch_size": 128, "learning_rate": 0.01, "seed": 7, **training}
-    return TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=model or demo_config.model,
-        training=TrainingSettings(**settings),
-        model_dir=str(root / "model"),
-        logs_dir=str(root / "logs"),
-        backup_dir=str(root / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    return demo_request(preprocessed, demo_config, root, TrainingSettings(**settings), model=model or demo_config.model)
 
 
 def _worker(request_path: Path) -> subprocess.Popen[str]:

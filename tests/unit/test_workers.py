@@ -20,6 +20,7 @@ from components.train import workers as workers_module
 from components.train.request import TrainRequest
 from components.train.settings import ModelSettings, TrainingSettings
 from components.train.workers import WorkerFailed, WorkerTimeout, run_local_workers
+from tests.train_requests import demo_request
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = "tests.unit.fake_worker"
@@ -212,22 +213,11 @@ def _worker_save_dirs() -> set[str]:
 
 @pytest.mark.slow
 def test_two_real_workers_train_and_only_the_chief_exports(tmp_path: Path, preprocessed, demo_config) -> None:
-    paths, stats, _ = preprocessed
+    _, stats, _ = preprocessed
     training = TrainingSettings.model_validate(
         {**demo_config.training.model_dump(), "epochs": 2, "batch_size": 64, "workers": 2, "warm_start": False}
     )
-    request = TrainRequest(
-        transformed_dir=paths.transformed,
-        transform_graph_dir=paths.transform_graph,
-        columns=demo_config.columns_dict(),
-        model=demo_config.model,
-        training=training,
-        model_dir=str(tmp_path / "model"),
-        logs_dir=str(tmp_path / "logs"),
-        backup_dir=str(tmp_path / "backup"),
-        train_examples=stats.train,
-        eval_examples=stats.eval,
-    )
+    request = demo_request(preprocessed, demo_config, tmp_path, training)
     save_dirs_before = _worker_save_dirs()
     log = io.StringIO()
     started = time.monotonic()
