@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +66,17 @@ def preprocessed(tmp_path_factory: pytest.TempPathFactory, demo_config, demo_csv
         transform_graph=prep_paths.transform_graph,
     )
     return paths, stats, transformed
+
+
+def default_sigint() -> None:
+    """A ``preexec_fn`` for a child that must see Ctrl-C as a terminal delivers it. A test run started in the
+    background (``cmd &``, nohup) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process for the test, however the test run was started."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)

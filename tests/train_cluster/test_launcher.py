@@ -200,7 +200,7 @@ def test_failed_delete_does_not_hide_success_but_says_how_to_clean_up(k8s: FakeK
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_or_termination_deletes_the_job(k8s: FakeKubernetes, clients, signum: int):
+def test_interrupt_or_termination_deletes_the_job(k8s: FakeKubernetes, clients, signum: int, sigint_raises):
     k8s.script(NAME, [CREATED, RUNNING])
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signum))
     handler = signal.getsignal(signal.SIGTERM)

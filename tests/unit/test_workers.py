@@ -20,6 +20,7 @@ from components.train import workers as workers_module
 from components.train.request import TrainRequest
 from components.train.settings import ModelSettings, TrainingSettings
 from components.train.workers import WorkerFailed, WorkerTimeout, run_local_workers
+from tests.conftest import default_sigint
 from tests.train_requests import demo_request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,6 +188,7 @@ def test_an_interrupted_launcher_stops_its_workers(tmp_path: Path, fake, signum:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 30
