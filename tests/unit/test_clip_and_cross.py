@@ -9,17 +9,14 @@ from __future__ import annotations
 import collections
 import math
 
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from beam_jobs.contract import Clip, Cross, CrossError, parse_columns
-from beam_jobs.options import pipeline_options
-from beam_jobs.transform import CROSS_SEPARATOR, clip_plan, make_preprocessing_fn, raw_schema
+from beam_jobs.transform import CROSS_SEPARATOR, clip_plan, make_preprocessing_fn
+from tests.unit.tiny_transform import analyze
 
 COLUMNS = parse_columns(
     {
@@ -80,15 +77,7 @@ def _example(row: dict) -> bytes:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> tft.TFTransformOutput:
     """The transform graph analyzed on TRAIN by a Beam job."""
-    out = tmp_path_factory.mktemp("clip-cross")
-    metadata = dataset_metadata.DatasetMetadata(raw_schema(COLUMNS))
-    with beam.Pipeline(options=pipeline_options()) as pipeline, tft_beam.Context(temp_dir=str(out / "tmp")):
-        transform_fn = (pipeline | beam.Create(TRAIN), metadata) | tft_beam.AnalyzeDataset(
-            make_preprocessing_fn(COLUMNS, CROSSES)
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(str(out / "graph"))
-    metadata_io.write_metadata(metadata, str(out / "graph" / tft.TFTransformOutput.RAW_METADATA_DIR))
-    return tft.TFTransformOutput(str(out / "graph"))
+    return analyze(TRAIN, COLUMNS, tmp_path_factory.mktemp("clip-cross"), CROSSES)
 
 
 def _apply(graph: tft.TFTransformOutput, rows: list[dict]) -> dict[str, np.ndarray]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from beam_jobs.contract import parse_columns
-from beam_jobs.options import pipeline_options
-from beam_jobs.transform import TOKEN_PADDING, categorical_cardinality, make_preprocessing_fn, raw_schema, tokenize
+from beam_jobs.transform import TOKEN_PADDING, categorical_cardinality, tokenize
+from tests.unit.tiny_transform import analyze
 
 TOKENS = {"vocab_size": 3, "max_tokens": 3, "ngrams": 2}
 COLUMNS = parse_columns(
@@ -57,15 +54,7 @@ def _example(text: str | None) -> bytes:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> tft.TFTransformOutput:
     """The transform graph analyzed on TRAIN by a Beam job."""
-    out = tmp_path_factory.mktemp("text")
-    metadata = dataset_metadata.DatasetMetadata(raw_schema(COLUMNS))
-    with beam.Pipeline(options=pipeline_options()) as pipeline, tft_beam.Context(temp_dir=str(out / "tmp")):
-        transform_fn = (pipeline | beam.Create(TRAIN), metadata) | tft_beam.AnalyzeDataset(
-            make_preprocessing_fn(COLUMNS)
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(str(out / "graph"))
-    metadata_io.write_metadata(metadata, str(out / "graph" / tft.TFTransformOutput.RAW_METADATA_DIR))
-    return tft.TFTransformOutput(str(out / "graph"))
+    return analyze(TRAIN, COLUMNS, tmp_path_factory.mktemp("text"))
 
 
 def _ids(graph: tft.TFTransformOutput, texts: list[str | None]) -> np.ndarray:
