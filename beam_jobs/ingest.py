@@ -32,6 +32,7 @@ from beam_jobs.cleaning import REJECTION_KINDS, duplicate_key
 from beam_jobs.column_stats import ColumnStatistics
 from beam_jobs.contract import DATA_FORMATS, LABEL_VALUES, Columns, parse_columns
 from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES
+from beam_jobs.data_error_log import hide_data_error_traces
 from beam_jobs.example_encoding import ExampleEncoder
 from beam_jobs.layout import COLUMN_STATS_FILE, RECORDS_PREFIX, RECORDS_SUFFIX, SPLITS, STATS_FILE, TRAIN_SPLIT
 from beam_jobs.options import DEFAULT_RUNNER, pipeline_options
@@ -409,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, beam_args = parser.parse_known_args(argv)
     with open(args.columns_json) as handle:
         columns = parse_columns(json.load(handle))
+    hide_data_error_traces()
     try:
         stats = run_ingest(
             args.source,

@@ -40,8 +40,8 @@ class Case:
 
     @property
     def data_format(self) -> str:
-        """The format the file is ingested as."""
-        return "parquet" if self.file.endswith(".parquet") else "csv"
+        """The format the file is ingested as: its suffix."""
+        return self.file.rsplit(".", 1)[-1]
 
     @property
     def paths(self) -> str:
@@ -107,6 +107,26 @@ CASES = (
         "wrong_type.parquet",
         "Parquet with a string column declared float",
         error="column 'x' holds string values, but the config declares it float (float takes integers and floats)",
+    ),
+    Case(
+        "broken_lines.jsonl",
+        "JSON Lines with a line cut short, an array, and a nested value",
+        rows=11,
+        quarantined={"bad_json": 3},
+    ),
+    Case(
+        "wrong_type.jsonl",
+        "JSON Lines with a bool in a float column",
+        error="line 4: column 'x' holds JSON bool values, but the config declares it float (float takes integers and "
+        "floats)",
+    ),
+    Case(
+        "multi_value.tfrecord", "a tf.Example with two values in a feature", rows=8, quarantined={"multiple_values": 1}
+    ),
+    Case(
+        "truncated.tfrecord",
+        "a TFRecord file cut in its last record",
+        error="79 trailing bytes are not a whole record (truncated file?)",
     ),
 )
 

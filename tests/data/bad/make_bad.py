@@ -59,6 +59,42 @@ def _parquet_wrong_type() -> bytes:
     return sink.getvalue()
 
 
+def _json_lines(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def _good_json(count: int = 8, start: int = 1) -> list[str]:
+    return [
+        json.dumps({"customer_id": f"C{i}", "x": i * 0.5, "n": i, "city": "north", "y": i % 2})
+        for i in range(start, start + count)
+    ]
+
+
+def _examples(count: int = 8, multi_valued: int | None = None) -> list[bytes]:
+    """tf.Examples of good rows; row ``multi_valued`` (0-based) has two values for ``x``."""
+    from tensorflow.core.example import example_pb2
+
+    records = []
+    for i in range(1, count + 1):
+        example = example_pb2.Example()
+        feature = example.features.feature
+        feature["customer_id"].bytes_list.value.append(f"C{i}".encode())
+        feature["x"].float_list.value.extend([i * 0.5] * (2 if i - 1 == multi_valued else 1))
+        feature["n"].int64_list.value.append(i)
+        feature["city"].bytes_list.value.append(b"north")
+        feature["y"].int64_list.value.append(i % 2)
+        records.append(example.SerializeToString(deterministic=True))  # map order fixed: the file is compared
+    return records
+
+
+def _tfrecord(records: list[bytes], cut: int = 0) -> bytes:
+    """TFRecord framing of ``records``, less its last ``cut`` bytes."""
+    from beam_jobs.example_encoding import frame_records
+
+    framed = frame_records(records)
+    return framed[: len(framed) - cut]
+
+
 FILES: dict[str, Callable[[], bytes]] = {
     "empty.csv": lambda: b"",
     "header_only.csv": lambda: _csv([HEADER]),
@@ -79,6 +115,20 @@ FILES: dict[str, Callable[[], bytes]] = {
     "crlf.csv": lambda: _csv([HEADER, *_good()], newline="\r\n"),
     "gzip_named.csv": lambda: gzip.compress(_csv([HEADER, *_good()]), mtime=0),
     "wrong_type.parquet": _parquet_wrong_type,
+    "broken_lines.jsonl": lambda: _json_lines(
+        [
+            *_good_json(3),
+            '{"customer_id": "C90", "x": 1.5,',  # cut short: not JSON
+            "[1, 2, 3]",  # JSON, not an object
+            '{"customer_id": "C91", "x": {"a": 1}, "n": 1, "city": "north", "y": 0}',  # a nested value
+            *_good_json(5, start=20),
+        ]
+    ),
+    "wrong_type.jsonl": lambda: _json_lines(
+        [*_good_json(3), '{"customer_id": "C90", "x": true, "n": 1, "city": "north", "y": 0}']
+    ),
+    "multi_value.tfrecord": lambda: _tfrecord(_examples(multi_valued=2)),
+    "truncated.tfrecord": lambda: _tfrecord(_examples(), cut=20),
 }
 
 
