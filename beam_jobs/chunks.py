@@ -37,6 +37,18 @@ class Chunk:
         return self.cells.num_rows + len(self.rejected)
 
 
+def merged(chunks: Sequence[Chunk]) -> Chunk:
+    """One chunk of consecutive chunks of a file (every cells batch has the config's binary columns)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    names = chunks[0].cells.schema.names
+    cells = pa.RecordBatch.from_arrays(
+        [pa.concat_arrays([c.cells.column(name) for c in chunks]) for name in names], names=names
+    )
+    numbers = np.concatenate([c.numbers for c in chunks])
+    return Chunk(cells, numbers, [row for c in chunks for row in c.rejected], any(c.marked for c in chunks))
+
+
 def check_names(path: str, found: Sequence[str], columns: Columns, where: str) -> None:
     """Every column ``found`` in a file must be declared and every declared column present; ``where`` names the
     place the file lists its columns (``header``, ``schema``)."""

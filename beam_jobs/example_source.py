@@ -10,7 +10,6 @@ Records are numbered from 1 in file order.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,68 +17,39 @@ import pyarrow as pa
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
 from beam_jobs.batch_cleaning import QuarantinedRow
-from beam_jobs.chunks import Chunk, IngestError, undeclared_field
+from beam_jobs.chunks import Chunk, IngestError, merged, undeclared_field
 from beam_jobs.cleaning import multiple_values
 from beam_jobs.contract import Columns
 from beam_jobs.csv_source import decode_marked, open_file, show_marked
-from beam_jobs.tfrecord_checksum import crc32c_function, mask
+from beam_jobs.tfrecord_framing import CorruptRecordError, read_framed
 from beam_jobs.typed_text import accepts, to_text, type_mismatch, value_kind
 
 FEATURE_KINDS = {"int": "int64_list", "float": "float_list", "string": "bytes_list"}  # value kind → Feature field
-FRAME_HEADER = struct.Struct("<QI")  # a TFRecord record starts with its length and the masked crc32c of it
-_CRC = struct.Struct("<I")
-_READ_BYTES = 16 << 20
-
-
-def read_framed(path: str, block_bytes: int) -> Iterator[list[bytes]]:
-    """The records of a TFRecord file (gzip recognised by content), in batches of about ``block_bytes``, every
-    checksum verified; a damaged file is an IngestError. (:func:`beam_jobs.tfrecord_source.read_records` does the
-    same by file name, but its module imports TensorFlow, which ingest does not.)"""
-    crc = crc32c_function()
-    batch: list[bytes] = []
-    size = 0
-    pending = b""
-    with open_file(path) as handle:
-        while chunk := handle.read(_READ_BYTES):
-            data = pending + chunk if pending else chunk
-            position = 0
-            while len(data) - position >= FRAME_HEADER.size:
-                length, length_crc = FRAME_HEADER.unpack_from(data, position)
-                start = position + FRAME_HEADER.size
-                stop = start + length
-                if stop + _CRC.size > len(data):
-                    break
-                if mask(crc(data[position : position + 8])) != length_crc:
-                    raise IngestError(f"{path}: bad length checksum at byte {position}")
-                record = data[start:stop]
-                if mask(crc(record)) != _CRC.unpack_from(data, stop)[0]:
-                    raise IngestError(f"{path}: bad record checksum at byte {position}")
-                batch.append(record)
-                size += length
-                if size >= block_bytes:
-                    yield batch
-                    batch, size = [], 0
-                position = stop + _CRC.size
-            pending = data[position:]
-    if pending:
-        raise IngestError(f"{path}: {len(pending)} trailing bytes are not a whole record (truncated file?)")
-    if batch:
-        yield batch
 
 
 def read_chunks(path: str, columns: Columns, block_bytes: int) -> Iterator[Chunk]:
     """Stream the examples of ``path`` in batches of about ``block_bytes``."""
     decoder = ExamplesToRecordBatchDecoder()
     first = 1
-    for records in read_framed(path, block_bytes):
+    for records in _records(path, block_bytes):
         try:
             batch = decoder.DecodeBatch(records)
         except RuntimeError:  # a record that is not a tf.Example, or a feature of two kinds in one batch
             numbered = enumerate(records, start=first)
-            yield _merged([_chunk(path, _decode_one(path, decoder, r, i), i, columns) for i, r in numbered])
+            yield merged([_chunk(path, _decode_one(path, decoder, r, i), i, columns) for i, r in numbered])
         else:
             yield _chunk(path, batch, first, columns)
         first += len(records)
+
+
+def _records(path: str, block_bytes: int) -> Iterator[list[bytes]]:
+    """The records of ``path`` (gzip recognised by content) in batches of about ``block_bytes``; a truncated or
+    corrupt file is an IngestError, which ingest reports in one line."""
+    with open_file(path) as handle:
+        try:
+            yield from read_framed(handle, path, batch_bytes=block_bytes)
+        except CorruptRecordError as error:
+            raise IngestError(str(error)) from None
 
 
 def _decode_one(path: str, decoder: ExamplesToRecordBatchDecoder, record: bytes, number: int) -> pa.RecordBatch:
@@ -87,16 +57,6 @@ def _decode_one(path: str, decoder: ExamplesToRecordBatchDecoder, record: bytes,
         return decoder.DecodeBatch([record])
     except RuntimeError:
         raise IngestError(f"{path}: record {number} is not a tf.Example") from None
-
-
-def _merged(chunks: list[Chunk]) -> Chunk:
-    """One chunk of several (every cells batch has the config's binary columns)."""
-    names = chunks[0].cells.schema.names
-    cells = pa.RecordBatch.from_arrays(
-        [pa.concat_arrays([c.cells.column(name) for c in chunks]) for name in names], names=names
-    )
-    numbers = np.concatenate([c.numbers for c in chunks])
-    return Chunk(cells, numbers, [row for c in chunks for row in c.rejected])
 
 
 def _text(values: pa.Array) -> str:

@@ -14,8 +14,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.chunks import IngestError
 from beam_jobs.csv_source import GZIP_MAGIC, open_file
-from beam_jobs.example_source import FRAME_HEADER
 from beam_jobs.tfrecord_checksum import crc32c_function, mask
+from beam_jobs.tfrecord_framing import FRAME_HEADER
 
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "tfrecord": "TFRecord"}
 PARQUET_MAGIC = b"PAR1"

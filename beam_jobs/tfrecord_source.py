@@ -10,7 +10,6 @@ copy re-reads it per phase instead of holding the data in memory.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -25,15 +24,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 from tfx_bsl.public import tfxio
 
-from beam_jobs.tfrecord_checksum import crc32c_function, mask
-
-_HEADER = struct.Struct("<QI")
-_CRC = struct.Struct("<I")
-_READ_BYTES = 16 << 20
-
-
-class CorruptRecordError(ValueError):
-    """A TFRecord file is truncated or fails its checksums."""
+from beam_jobs.tfrecord_framing import read_framed
 
 
 def example_tfxio(file_pattern: str, schema: schema_pb2.Schema) -> tfxio.TFExampleRecord:
@@ -41,49 +32,11 @@ def example_tfxio(file_pattern: str, schema: schema_pb2.Schema) -> tfxio.TFExamp
     return tfxio.TFExampleRecord(file_pattern=file_pattern, schema=schema)
 
 
-def _chunks(path: str) -> Iterator[bytes]:
-    """The (inflated) bytes of a file, a chunk at a time."""
-    with FileSystems.open(path) as handle:
-        while chunk := handle.read(_READ_BYTES):
-            yield chunk
-
-
 def read_records(path: str, batch_size: int) -> Iterator[list[bytes]]:
-    """The records of one TFRecord file, ``batch_size`` at a time, every checksum verified."""
-    crc = crc32c_function()
-    unpack_header, unpack_crc = _HEADER.unpack_from, _CRC.unpack_from
-    length_crcs: dict[int, int] = {}  # masked crc of the 8-byte length, by length (lengths repeat)
-    batch: list[bytes] = []
-    pending = b""
-    for chunk in _chunks(path):
-        data = pending + chunk if pending else chunk
-        position, size = 0, len(data)
-        while size - position >= 12:
-            length, length_crc = unpack_header(data, position)
-            start = position + 12
-            stop = start + length
-            if stop + 4 > size:
-                break
-            expected = length_crcs.get(length)
-            if expected is None:
-                value = crc(data[position : start - 4])
-                expected = length_crcs[length] = mask(value)
-            if expected != length_crc:
-                raise CorruptRecordError(f"{path}: bad length checksum at byte {position}")
-            record = data[start:stop]
-            value = crc(record)
-            if mask(value) != unpack_crc(data, stop)[0]:
-                raise CorruptRecordError(f"{path}: bad record checksum at byte {position}")
-            batch.append(record)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-            position = stop + 4
-        pending = data[position:]
-    if pending:
-        raise CorruptRecordError(f"{path}: {len(pending)} trailing bytes are not a whole record (truncated file?)")
-    if batch:
-        yield batch
+    """The records of one TFRecord file (gzip by suffix), ``batch_size`` at a time, every checksum verified; a
+    truncated or corrupt file is a :class:`beam_jobs.tfrecord_framing.CorruptRecordError`."""
+    with FileSystems.open(path) as handle:
+        yield from read_framed(handle, path, batch_records=batch_size)
 
 
 class ExampleDecoder:

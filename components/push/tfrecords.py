@@ -1,43 +1,27 @@
 """Reading a few records from gzipped TFRecord files without TensorFlow (push samples examples for its serving
 check; importing TensorFlow for that would cost the push process seconds).
 
-A TFRecord is: length (uint64 little-endian), masked CRC32C of the length, the data, masked CRC32C of the data.
-Both checksums are verified, so a corrupt file is an error here, not a confusing one in the serving check.
+The framing and its checksums are :mod:`beam_jobs.tfrecord_framing`'s (no Beam, no TensorFlow), so a corrupt file
+is a :class:`~beam_jobs.tfrecord_framing.CorruptRecordError` naming the file and record here, not a confusing error in
+the serving check.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
-import struct
 from collections.abc import Iterator
 
-from beam_jobs.tfrecord_checksum import crc32c_function, mask
+from beam_jobs.tfrecord_framing import read_framed
 
-
-class CorruptRecordError(ValueError):
-    """A TFRecord file is truncated or fails its checksum; the message names the file."""
-
-
-def _masked_crc(data: bytes) -> int:
-    return mask(crc32c_function()(data))
+_READ_BYTES = 1 << 16  # push wants a few records: read little ahead of them
 
 
 def iter_records(path: str) -> Iterator[bytes]:
     """The records of one gzipped TFRecord file, checksums verified."""
     with gzip.open(path, "rb") as handle:
-        while header := handle.read(12):
-            if len(header) < 12:
-                raise CorruptRecordError(f"{path}: truncated record header")
-            length, length_crc = struct.unpack("<QI", header)
-            if _masked_crc(header[:8]) != length_crc:
-                raise CorruptRecordError(f"{path}: record length fails its checksum")
-            data, footer = handle.read(length), handle.read(4)
-            if len(data) < length or len(footer) < 4:
-                raise CorruptRecordError(f"{path}: truncated record")
-            if _masked_crc(data) != struct.unpack("<I", footer)[0]:
-                raise CorruptRecordError(f"{path}: record data fails its checksum")
-            yield data
+        for (record,) in read_framed(handle, path, batch_records=1, read_bytes=_READ_BYTES):
+            yield record
 
 
 def sample_records(pattern: str, count: int) -> list[bytes]:

@@ -24,7 +24,7 @@ OUTCOMES = (
         "ingest's raw examples (TFRecord, gzip)",
         "truncated",
         "preprocess (`beam_jobs.tfrecord_source.read_records`)",
-        "`CorruptRecordError`: `<file>: N trailing bytes are not a whole record (truncated file?)`",
+        "`CorruptRecordError`: `<file>: N trailing bytes are not a whole record (record M; truncated file?)`",
     ),
     (
         "preprocess's transformed examples (TFRecord, gzip)",
@@ -78,7 +78,8 @@ def _truncate(path: Path) -> None:
 
 
 def test_a_truncated_raw_tfrecord_names_the_file(preprocessed, tmp_path: Path):
-    from beam_jobs.tfrecord_source import CorruptRecordError, read_records
+    from beam_jobs.tfrecord_framing import CorruptRecordError
+    from beam_jobs.tfrecord_source import read_records
 
     paths, _, _ = preprocessed
     source = sorted(Path(paths.raw, "train").glob("part*"))[0]

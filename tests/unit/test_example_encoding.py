@@ -16,8 +16,9 @@ import tensorflow as tf
 from beam_jobs.example_encoding import ExampleEncoder, frame_records
 from beam_jobs.options import pipeline_options
 from beam_jobs.records import decode_typed, encode_typed
+from beam_jobs.tfrecord_framing import CorruptRecordError
 from beam_jobs.tfrecord_sink import WriteFramedRecords
-from beam_jobs.tfrecord_source import CorruptRecordError, read_records
+from beam_jobs.tfrecord_source import read_records
 
 N = 600
 
