@@ -14,12 +14,16 @@ feature). The demo's malformed rows go where the format can hold them:
   quarantined as in CSV) and dropped from Parquet and TFRecord, whose typed columns cannot hold it.
 * ``missing_label`` and ``missing_required`` are missing values: kept everywhere.
 
+A second JSON Lines copy (``jsonl-sparse/``) keeps only one bad-number line per ingest block (8 MB) and drops the
+others: in the full copy every block holds dozens, so the two show what odd lines cost the JSON Lines reader when
+they are rare and when they are common.
+
 Every format has as many files as the CSV (one per 250,000 rows). Cases: csv (the baseline), parquet, jsonl,
-tfrecord, and csv with ``dedupe_by_key=True``. Each case runs in a fresh process (``bench/formats.py --child``,
-which imports the job and calls ``run_ingest``; DirectRunner as the tests use it), timed from process start to exit
-with bench/measure.py: "peak MB" is the sampled peak of the process tree, "max proc" the largest process. "ingest s"
-is the ``run_ingest`` call alone (imports excluded). Ratios are against csv measured in the same run; with
-``--repeat N`` the cases run in N interleaved rounds and the median of each is shown.
+``jsonl 1 odd/block`` (the sparse copy), tfrecord, and csv with ``dedupe_by_key=True``. Each case runs in a fresh
+process (``bench/formats.py --child``, which imports the job and calls ``run_ingest``; DirectRunner as the tests use
+it), timed from process start to exit with bench/measure.py: "peak MB" is the sampled peak of the process tree, "max
+proc" the largest process. "ingest s" is the ``run_ingest`` call alone (imports excluded). Ratios are against csv
+measured in the same run; with ``--repeat N`` the cases run in N interleaved rounds and the median of each is shown.
 """
 
 from __future__ import annotations
@@ -46,10 +50,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "pipelines" / "configs" / "demo.yaml"
 DEFAULT_WORKDIR = Path("/tmp/bigtrain-bench-formats")
 SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl", "tfrecord": ".tfrecord"}
-CASES: dict[str, tuple[str, bool]] = {  # case → (data format, dedupe_by_key)
+SPARSE = "jsonl-sparse"  # the directory of the JSON Lines copy with one bad-number line per ingest block
+DIRECTORIES = {**{fmt: fmt for fmt in SUFFIXES}, SPARSE: "jsonl"}  # data directory → its data format
+CASES: dict[str, tuple[str, bool]] = {  # case → (data directory, dedupe_by_key)
     "csv": ("csv", False),
     "parquet": ("parquet", False),
     "jsonl": ("jsonl", False),
+    "jsonl 1 odd/block": (SPARSE, False),
     "tfrecord": ("tfrecord", False),
     "csv dedupe_by_key": ("csv", True),
 }
@@ -97,15 +104,18 @@ def convert(csv_files: Sequence[Path], columns: dict[str, dict[str, Any]], out: 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from beam_jobs.csv_source import DEFAULT_BLOCK_BYTES
     from beam_jobs.example_encoding import ExampleEncoder
 
     names = list(columns)
     kinds = [columns[n]["type"] if columns[n]["type"] in ("float", "int") else "string" for n in names]  # text: str
     arrow_types = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
     schema = pa.schema([(n, arrow_types[k]) for n, k in zip(names, kinds, strict=True)])
-    report = {fmt: Counter() for fmt in ("parquet", "jsonl", "tfrecord")}
+    report = {fmt: Counter() for fmt in ("parquet", "jsonl", SPARSE, "tfrecord")}
     typed_rows: dict[Path, list[list[Any]]] = {path: [] for path in csv_files}
     json_lines: dict[Path, list[str]] = {path: [] for path in csv_files}
+    sparse_lines: dict[Path, list[str]] = {path: [] for path in csv_files}
+    since_odd = DEFAULT_BLOCK_BYTES  # bytes of sparse JSON Lines written since its last bad-number line
     for path, fields in _csv_rows(csv_files):
         if len(fields) != len(names):
             for fmt in report:
@@ -118,8 +128,16 @@ def convert(csv_files: Sequence[Path], columns: dict[str, dict[str, Any]], out: 
                 record[name] = text  # JSON has no NaN: the cell text, as CSV has it
             elif value is not None:
                 record[name] = value
-        json_lines[path].append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        json_lines[path].append(line)
         report["jsonl"]["written"] += 1
+        odd = any(isinstance(v, _Bad) or (isinstance(v, float) and not math.isfinite(v)) for v in values)
+        if odd and since_odd < DEFAULT_BLOCK_BYTES:
+            report[SPARSE]["dropped bad_number (beyond one per 8 MB block)"] += 1
+        else:
+            sparse_lines[path].append(line)
+            report[SPARSE]["written"] += 1
+            since_odd = 0 if odd else since_odd + len(line.encode()) + 1
         if any(isinstance(value, _Bad) for value in values):
             report["parquet"]["dropped bad_number (not a number)"] += 1
             report["tfrecord"]["dropped bad_number (not a number)"] += 1
@@ -133,6 +151,7 @@ def convert(csv_files: Sequence[Path], columns: dict[str, dict[str, Any]], out: 
     for path in csv_files:
         stem = path.stem
         (out / "jsonl" / f"{stem}.jsonl").write_text("\n".join(json_lines[path]) + "\n", encoding="utf-8")
+        (out / SPARSE / f"{stem}.jsonl").write_text("\n".join(sparse_lines[path]) + "\n", encoding="utf-8")
         rows = typed_rows[path]
         table = pa.Table.from_arrays(
             [pa.array([row[i] for row in rows], type=schema.field(i).type) for i in range(len(names))], schema=schema
@@ -173,7 +192,8 @@ def ensure_data(workdir: Path, rows: int) -> tuple[Path, dict[str, Any]]:
         "conversion": report,
         "seconds": {"demo csv": round(written - start, 1), "conversion": round(converted - written, 1)},
         "bytes": {
-            fmt: sum(p.stat().st_size for p in (directory / fmt).glob(f"*{suffix}")) for fmt, suffix in SUFFIXES.items()
+            name: sum(p.stat().st_size for p in (directory / name).glob(f"*{SUFFIXES[fmt]}"))
+            for name, fmt in DIRECTORIES.items()
         },
     }
     stamp_file.write_text(json.dumps(saved))
@@ -230,13 +250,14 @@ def _result(log: Path) -> dict[str, Any]:
 
 def run_case(case: str, data: Path, saved: dict[str, Any], runs: Path, round_: int) -> Run:
     """Run one case in a fresh process and measure it."""
-    data_format, dedupe = CASES[case]
+    directory, dedupe = CASES[case]
+    data_format = DIRECTORIES[directory]
     slug = case.replace(" ", "-")
     out = runs / f"{slug}-{round_}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     spec = {
-        "source": str(data / data_format / f"*{SUFFIXES[data_format]}"),
+        "source": str(data / directory / f"*{SUFFIXES[data_format]}"),
         "columns_json": str(data / "columns.json"),
         "ratios": saved["ratios"],
         "output": str(out / "ingest"),
@@ -316,7 +337,7 @@ def print_report(rows: int, saved: dict[str, Any], results: dict[str, list[Run]]
     print(f"\ndemo CSV: {rows:,} rows, malformed: " + ", ".join(f"{k} {v}" for k, v in saved["malformed"].items()))
     for fmt, counts in saved["conversion"].items():
         dropped = ", ".join(f"{k.removeprefix('dropped ')} {v}" for k, v in sorted(counts.items()) if k != "written")
-        print(f"  {fmt:<9} {counts['written']:,} rows written; dropped: {dropped or 'none'}")
+        print(f"  {fmt:<12} {counts['written']:,} rows written; dropped: {dropped or 'none'}")
     print(
         "  kept in every format: missing_label, missing_required (nulls), and NaN in float columns (bad_number); "
         "jsonl keeps every bad number as a JSON string"
