@@ -126,7 +126,7 @@ CASES = (
     Case(
         "truncated.tfrecord",
         "a TFRecord file cut in its last record",
-        error="79 trailing bytes are not a whole record (truncated file?)",
+        error="79 trailing bytes are not a whole record (record 8; truncated file?)",
     ),
 )
 
