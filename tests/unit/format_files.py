@@ -28,7 +28,7 @@ COLUMNS = {
 }
 CONTRACT: Columns = parse_columns(COLUMNS)
 RATIOS = {"train": 0.6, "eval": 0.2, "test": 0.2}
-ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
+ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string(), "text": pa.string()}
 SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl", "tfrecord": ".tfrecord"}
 
 
@@ -76,15 +76,18 @@ def example(row: dict[str, Any]) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def write_table(path: Path, data_format: str, rows: list[dict[str, Any]]) -> Path:
-    """``rows`` (None = missing) as a file of ``data_format`` with the test columns; returns ``path``."""
+def write_table(
+    path: Path, data_format: str, rows: list[dict[str, Any]], columns: dict[str, Any] = COLUMNS
+) -> Path:
+    """``rows`` (None = missing) as a file of ``data_format`` with ``columns`` (the test columns); returns
+    ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = list(COLUMNS)
+    names = list(columns)
     if data_format == "csv":
         lines = [",".join(names)] + [",".join(_csv_cell(row.get(n)) for n in names) for row in rows]
         path.write_text("\n".join(lines) + "\n")
     elif data_format == "parquet":
-        schema = pa.schema([(n, ARROW_TYPES[COLUMNS[n]["type"]]) for n in names])
+        schema = pa.schema([(n, ARROW_TYPES[columns[n]["type"]]) for n in names])
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     elif data_format == "jsonl":
         # A missing value is a null on even rows and an absent key on odd ones: both are missing.
