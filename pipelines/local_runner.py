@@ -186,6 +186,12 @@ def _run_facts(root: Path, before: set[Path], pipeline_name: str, own: list[str]
     return {}
 
 
+def _unwritable(root: Path, error: OSError) -> str:
+    """One line for a write under the pipeline root that failed: the root, the reason, and the path it failed on."""
+    where = f" ({error.filename})" if error.filename else ""
+    return f"cannot write to pipeline root {root}: {error.strerror or error}{where}"
+
+
 def read_run_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The summary a local run wrote into its directory (``<root>/_runs/<run id>``, or that summary file itself)."""
     path = Path(run_dir)
@@ -211,17 +217,13 @@ def run_local(
     arguments = {**step_code_versions(), "checkpoint_root": str(root / CHECKPOINTS_DIR)}
     run_id = f"{config.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
     run_dir = root / RUNS_DIR / run_id
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a file in the way, no permission, disk full: the CLI's one line, exit 2
-        where = f" ({e.filename})" if e.filename else ""
-        raise PipelineRootError(f"cannot write to pipeline root {root}: {e.strerror or e}{where}") from e
     log_path = run_dir / LOG_FILE
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         # Plain text (kfp.local's colours stripped); closed by PlainLog.close, which survives a failing last flush.
         log = PlainLog(open(log_path, "w", buffering=1))  # noqa: SIM115
-    except OSError as e:
-        raise PipelineRootError(f"cannot write to pipeline root {root}: {e.strerror or e} ({log_path})") from e
+    except OSError as e:  # a file in the way, no permission, disk full: the CLI's one line, exit 2
+        raise PipelineRootError(_unwritable(root, e)) from e
     pipeline = build_pipeline(config)
     pipeline_name = f"bigtrain-{config.name}"
     before = set(root.glob(f"{pipeline_name}-*"))
@@ -248,8 +250,7 @@ def run_local(
                 if tap.last_exception:
                     error = f"{error} Cause: {storage_failure(tap.last_exception, root) or tap.last_exception}"
             except OSError as failure:  # kfp.local itself writing a step's inputs or outputs under the root
-                error = f"cannot write under pipeline root {root}: {failure.strerror or failure}"
-                error += f" ({failure.filename})" if failure.filename else ""
+                error = _unwritable(root, failure)
             except RunInterrupted as signalled:
                 interrupted = signalled
                 interrupted_steps = ", ".join(signalled.steps) or "between steps"

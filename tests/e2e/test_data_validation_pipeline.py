@@ -7,8 +7,6 @@ import csv
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,26 +14,21 @@ import yaml
 
 from beam_jobs.data_validation import OUT_OF_RANGE_SHARE
 from beam_jobs.layout import ANOMALIES_FILE
+from tests.cli_runs import bigtrain
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
 NEVER_RAN = ("preprocess", "train", "resolve-baseline", "evaluate", "push", "summarize")
 
 
-def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
-
-
 def test_a_severe_anomaly_stops_the_run_before_training(tmp_path: Path):
-    made = _bigtrain("demo-data", "--rows", "600", "--output", "data/demo", "--seed", "7", cwd=tmp_path)
+    made = bigtrain("demo-data", "--rows", "600", "--output", "data/demo", "--seed", "7", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["columns"]["age"]["range"] = {"min": 18, "max": 60}  # the demo's ages reach 90
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
 
-    result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary.json", cwd=tmp_path)
+    result = bigtrain("run", "--config", "run.yaml", "--summary", "summary.json", cwd=tmp_path)
 
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]  # stopped by its data, as a bad config
     summary = json.loads((tmp_path / "summary.json").read_text())

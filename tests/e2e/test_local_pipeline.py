@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +14,7 @@ import pytest
 import yaml
 
 from components.notify.webhook import WEBHOOK_ENV
+from tests.cli_runs import bigtrain
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -50,23 +49,17 @@ def webhook() -> Iterator[list[dict]]:
         server.server_close()
 
 
-def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict]) -> tuple[Path, list[dict], list[str]]:
     work = tmp_path_factory.mktemp("e2e")
-    made = _bigtrain("demo-data", "--rows", "3000", "--output", "data/demo", "--seed", "7", cwd=work)
+    made = bigtrain("demo-data", "--rows", "3000", "--output", "data/demo", "--seed", "7", cwd=work)
     assert made.returncode == 0, made.stderr
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["training"]["epochs"] = 4
     (work / "run.yaml").write_text(yaml.safe_dump(config))
     summaries, outputs = [], []
     for index in (1, 2):
-        result = _bigtrain("run", "--config", "run.yaml", "--summary", f"summary{index}.json", cwd=work)
+        result = bigtrain("run", "--config", "run.yaml", "--summary", f"summary{index}.json", cwd=work)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         summaries.append(json.loads((work / f"summary{index}.json").read_text()))
         outputs.append(result.stdout)
@@ -143,11 +136,11 @@ def test_no_beam_job_tries_prism(runs):
 
 def test_report_command_reprints_the_summary_and_the_report_path(runs):
     work, (first, _), (out1, _) = runs
-    result = _bigtrain("report", "--run", first["run_dir"], cwd=work)
+    result = bigtrain("report", "--run", first["run_dir"], cwd=work)
     assert result.returncode == 0, result.stderr
     assert out1.rstrip().endswith(result.stdout.rstrip())  # the same summary `bigtrain run` printed at its end
     assert f"report    {first['report']}" in result.stdout and "blessed   yes" in result.stdout
-    missing = _bigtrain("report", "--run", str(work / "nowhere"), cwd=work)
+    missing = bigtrain("report", "--run", str(work / "nowhere"), cwd=work)
     assert missing.returncode == 2 and "no run summary here" in missing.stderr
 
 
@@ -172,7 +165,7 @@ def test_new_data_reruns_ingest_even_with_everything_cached(runs):
     work, _, _ = runs
     with open(work / "data" / "demo" / "part-00000.csv", "a") as handle:
         handle.write("extra-customer-1,41,52000,80.5,12,1,basic,west,ios,9,web,,Cancel my plan,0\n")
-    result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary3.json", cwd=work)
+    result = bigtrain("run", "--config", "run.yaml", "--summary", "summary3.json", cwd=work)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     third = json.loads((work / "summary3.json").read_text())
     assert third["rows"]["input"] == 3001
@@ -182,7 +175,7 @@ def test_new_data_reruns_ingest_even_with_everything_cached(runs):
     assert third["candidate_is_served_version"] is None
     # Unchanged after that: if version 2 was pushed against version 1, the rerun gets version 1 as its baseline
     # again (not itself), so that evaluation comes from the cache, baseline and blessing included.
-    result = _bigtrain("run", "--config", "run.yaml", "--summary", "summary4.json", cwd=work)
+    result = bigtrain("run", "--config", "run.yaml", "--summary", "summary4.json", cwd=work)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     fourth = json.loads((work / "summary4.json").read_text())
     assert fourth["steps"]["evaluate"]["cached"] and fourth["metrics"] == third["metrics"]
@@ -196,7 +189,7 @@ def test_a_failed_run_is_reported_by_the_exit_handler(runs, webhook):
     config = yaml.safe_load((work / "run.yaml").read_text())
     del config["columns"]["notes"]  # the data has a column the config does not know: ingest fails
     (work / "bad.yaml").write_text(yaml.safe_dump(config))
-    result = _bigtrain("run", "--config", "bad.yaml", cwd=work)
+    result = bigtrain("run", "--config", "bad.yaml", cwd=work)
     assert result.returncode == 2  # stopped by its data (IngestError), like a bad config
     assert "Inner task failed: 'ingest'" in result.stderr and "['notes']" in result.stderr
     assert (result.stdout + result.stderr).count("['notes']") == 1  # the failure's message is printed once

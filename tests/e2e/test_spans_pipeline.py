@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,18 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.cli_runs import bigtrain
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
 ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string(), "text": pa.string()}
 SPAN_ROWS = 700
 DUPLICATES = 40  # rows of the first span repeated, under the same keys, in the second
-
-
-def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
 
 
 def _typed(cell: str, column: dict) -> object:
@@ -46,7 +39,7 @@ def _typed(cell: str, column: dict) -> object:
 
 def _clean_table(work: Path, columns: dict) -> pa.Table:
     """Demo rows typed as the config says (the deliberately malformed ones are dropped: the CSV tests cover them)."""
-    made = _bigtrain("demo-data", "--rows", str(3 * SPAN_ROWS + 100), "--output", "raw", "--seed", "5", cwd=work)
+    made = bigtrain("demo-data", "--rows", str(3 * SPAN_ROWS + 100), "--output", "raw", "--seed", "5", cwd=work)
     assert made.returncode == 0, made.stderr
     rows = []
     for path in sorted((work / "raw").glob("*.csv")):
@@ -85,7 +78,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     for index in (1, 2):
         if index == 2:
             _write_span(work, "2026-11-28", third)
-        result = _bigtrain("run", "--config", "run.yaml", "--summary", f"summary{index}.json", cwd=work)
+        result = bigtrain("run", "--config", "run.yaml", "--summary", f"summary{index}.json", cwd=work)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         summaries.append(json.loads((work / f"summary{index}.json").read_text()))
     return work, summaries

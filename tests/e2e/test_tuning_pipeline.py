@@ -4,14 +4,13 @@ evaluated and pushed; the same search with a 4th trial trains only that one (the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components.push.registry import model_digest
+from tests.cli_runs import bigtrain
 from tests.conftest import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -19,12 +18,6 @@ SPACE = {
     "training.learning_rate": {"log_uniform": [0.0005, 0.05]},
     "model.hidden_units": {"choice": [[8], [16, 8]]},
 }
-
-
-def _bigtrain(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
 
 
 def _trial_models(run_root: Path, pipeline: str) -> dict[str, Path]:
@@ -38,7 +31,7 @@ def _trial_models(run_root: Path, pipeline: str) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     work = tmp_path_factory.mktemp("tuning")
-    made = _bigtrain("demo-data", "--rows", "1200", "--output", "data/demo", "--seed", "5", cwd=work)
+    made = bigtrain("demo-data", "--rows", "1200", "--output", "data/demo", "--seed", "5", cwd=work)
     assert made.returncode == 0, made.stderr
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config.pop("cluster", None)
@@ -50,7 +43,7 @@ def searches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]
     for trials in (3, 4):
         config["tuning"] = {"trials": trials, "parallelism": 2, "sampler": "random", "seed": 3, "space": SPACE}
         (work / "search.yaml").write_text(yaml.safe_dump(config))
-        result = _bigtrain("run", "--config", "search.yaml", "--summary", f"summary{trials}.json", cwd=work)
+        result = bigtrain("run", "--config", "search.yaml", "--summary", f"summary{trials}.json", cwd=work)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         summaries.append(json.loads((work / f"summary{trials}.json").read_text()))
     return work, summaries

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.cli_runs import bigtrain
 from tests.conftest import DEMO_CONFIG
 
 CONFIG_FILE = "run.yaml"
@@ -17,12 +16,7 @@ CONFIG_FILE = "run.yaml"
 def make_demo_work(work: Path, rows: int, epochs: int, **sections: dict[str, Any]) -> Path:
     """Write ``rows`` demo rows to ``work/data/demo`` and the demo config, with ``epochs`` and the given sections'
     keys overridden, to ``work/run.yaml``; returns ``work``."""
-    made = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", str(rows), "--output", "data/demo"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-    )
+    made = bigtrain("demo-data", "--rows", str(rows), "--output", "data/demo", cwd=work)
     assert made.returncode == 0, made.stderr
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["training"]["epochs"] = epochs

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,12 @@ from beam_jobs.layout import RUN_SUMMARY_FILE
 from components.push import registry
 from components.push.registry import INDEX_FILE, TEMP_PREFIX
 from pipelines import local_runner
+from tests.cli_runs import BIGTRAIN
 from tests.fault.demo_work import CONFIG_FILE, make_demo_work
 
 ROWS = 600
 PUBLISHERS = 4
-RUN = (sys.executable, "-m", "pipelines.cli", "run")
+RUN = (*BIGTRAIN, "run")
 
 
 def _assert_index_matches_dirs(serving: Path, model: str) -> list[int]:

@@ -11,19 +11,19 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from components.push.registry import TEMP_PREFIX
+from tests.cli_runs import bigtrain
 from tests.fault.demo_work import CONFIG_FILE, make_demo_work
 from tests.fault.procs import survivors
 from tests.fault.tmpfs import mounted_tmpfs, resize_tmpfs
 
 pytestmark = pytest.mark.slow
 ROWS = 1500
-RUN = (sys.executable, "-m", "pipelines.cli", "run", "--config", CONFIG_FILE, "--pipeline-root", "runs")
+RUN = ("run", "--config", CONFIG_FILE, "--pipeline-root", "runs")
 NO_SPACE = os.strerror(28)  # ENOSPC, as the kernel words it
 # Sizes for ROWS demo rows and 2 epochs: before ingest's outputs fit, and before train's checkpoint does (the
 # pipeline root of a whole run is about 8 MB, 2 MB of it the model and its backup).
@@ -33,7 +33,7 @@ _RAN = re.compile(r"✓ (\S+)\s+ran")
 
 
 def _run(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RUN, *extra], cwd=work, capture_output=True, text=True, timeout=600)
+    return bigtrain(*RUN, *extra, cwd=work, timeout=600)
 
 
 def _assert_failed_on_full_disk(result: subprocess.CompletedProcess[str], root: Path) -> None:

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,13 @@ import pytest
 
 from components.process_guard import PAUSE_ENV, PAUSED_MARK
 from components.push.registry import TEMP_PREFIX
+from tests.cli_runs import BIGTRAIN
 from tests.fault.demo_work import CONFIG_FILE, make_demo_work
 from tests.fault.procs import survivors
 
 pytestmark = pytest.mark.slow
 ROWS = 1500
-RUN = (sys.executable, "-m", "pipelines.cli", "run")
+RUN = (*BIGTRAIN, "run")
 _RUN_DIR = re.compile(r"^bigtrain: running .* in (\S+)\)$")
 # A line each step's libraries log once its real work is under way (past the imports), so the signal lands mid-step.
 MID_STEP = {
