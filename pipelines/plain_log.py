@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import TextIO
 
 from pipelines.progress import strip_ansi
@@ -52,10 +53,10 @@ class PlainLog(io.TextIOBase):
             except OSError as e:
                 self.error = self.error or e
 
-    def _guarded(self, call: object, *args: str) -> None:
+    def _guarded(self, call: Callable[..., object], *args: str) -> None:
         if self.error is not None:
             return
         try:
-            call(*args)  # type: ignore[operator]
+            call(*args)
         except OSError as e:
             self.error = e
